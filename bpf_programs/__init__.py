@@ -1,0 +1,1 @@
+"""Restricted-C BPF programs and their committed, compiled objects."""

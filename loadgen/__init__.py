@@ -1,0 +1,1 @@
+"""Idle-connection scaling load test for the offload engine."""

@@ -187,6 +187,11 @@ IORING_OFF_SQ_RING = 0
 IORING_OFF_CQ_RING = 0x8000000
 IORING_OFF_SQES = 0x10000000
 
+# sq_ring->flags and cq_ring->flags
+IORING_SQ_NEED_WAKEUP = 1 << 0
+IORING_SQ_CQ_OVERFLOW = 1 << 1
+IORING_CQ_EVENTFD_DISABLED = 1 << 0
+
 IORING_FEAT_SINGLE_MMAP = 1 << 0
 IORING_FEAT_NODROP = 1 << 1
 IORING_FEAT_EXT_ARG = 1 << 8
@@ -201,6 +206,30 @@ IORING_REGISTER_PROBE = 8
 IORING_REGISTER_PBUF_RING = 22
 IORING_UNREGISTER_PBUF_RING = 23
 
+#: ``struct io_uring_params`` (120 bytes): sq_entries, cq_entries, flags, sq_thread_cpu,
+#: sq_thread_idle, features, wq_fd, resv[3], then ``struct io_sqring_offsets`` (head, tail,
+#: ring_mask, ring_entries, flags, dropped, array, resv1, user_addr u64) and
+#: ``struct io_cqring_offsets`` (head, tail, ring_mask, ring_entries, overflow, cqes, flags,
+#: resv1, user_addr u64).
+IO_URING_PARAMS_STRUCT = struct.Struct("<10I" + "7IIQ" + "7IIQ")
+assert IO_URING_PARAMS_STRUCT.size == 120
+
+#: ``struct io_uring_buf_reg``: ring_addr u64, ring_entries u32, bgid u16, flags u16, resv.
+BUF_REG_STRUCT = struct.Struct("<QIHH24x")
+assert BUF_REG_STRUCT.size == 40
+
+#: ``struct io_uring_getevents_arg``: sigmask u64, sigmask_sz u32, min_wait_usec u32, ts u64.
+GETEVENTS_ARG_STRUCT = struct.Struct("<QIIQ")
+
+#: ``struct io_uring_recvmsg_out``: the header multishot RECVMSG writes at the start of each
+#: provided buffer (namelen, controllen, payloadlen, flags), followed by ``msg_namelen`` bytes
+#: of address, ``msg_controllen`` bytes of control data and then the payload.
+RECVMSG_OUT_STRUCT = struct.Struct("<IIII")
+RECVMSG_OUT_SIZE = RECVMSG_OUT_STRUCT.size
+
+# POLL_ADD: sqe->len carries these, sqe->poll32_events (op_flags) the poll mask
+IORING_POLL_ADD_MULTI = 1 << 0
+
 #: ``struct io_uring_buf``: addr u64, len u32, bid u16, resv u16 (the ring's tail lives in
 #: the ``resv`` field of entry 0, as in the kernel).
 BUF_STRUCT = struct.Struct("<QIHH")
@@ -209,6 +238,19 @@ BUF_RING_TAIL_OFFSET = 14
 
 #: ``struct __kernel_timespec``: tv_sec s64, tv_nsec s64.
 TIMESPEC_STRUCT = struct.Struct("<qq")
+
+#: ``struct iovec``: iov_base u64, iov_len u64.
+IOVEC_STRUCT = struct.Struct("<QQ")
+IOVEC_SIZE = IOVEC_STRUCT.size
+
+#: ``struct msghdr`` (x86-64/aarch64 LP64): msg_name u64, msg_namelen u32, pad, msg_iov u64,
+#: msg_iovlen u64, msg_control u64, msg_controllen u64, msg_flags s32, pad.
+MSGHDR_STRUCT = struct.Struct("<QI4xQQQQi4x")
+MSGHDR_SIZE = MSGHDR_STRUCT.size
+MSGHDR_OFF_NAMELEN = 8
+MSGHDR_OFF_CONTROLLEN = 40
+MSGHDR_OFF_FLAGS = 48
+assert MSGHDR_SIZE == 56
 
 # --------------------------------------------------------------------------------------------
 # BPF requests
@@ -248,6 +290,11 @@ ENOSPC = errno.ENOSPC
 EAGAIN = errno.EAGAIN
 EOPNOTSUPP = errno.EOPNOTSUPP
 ELOOP = errno.ELOOP
+EBADFD = errno.EBADFD
+ENOMEM = errno.ENOMEM
+EMSGSIZE = errno.EMSGSIZE
+EEXIST = errno.EEXIST
+ETIMEDOUT = errno.ETIMEDOUT
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,783 @@
+"""The fast path: each verified program becomes Python source, compiled once at load time.
+
+Every BPF function turns into one Python function whose locals are the registers.  What
+makes it fast (numbers in ``bench/bench_bpf_vm.py``):
+
+* **registers as locals**, constants folded (``r2 = r10; r2 += -8`` becomes a literal);
+* **no 64-bit mask where ranges prove it unneeded** (a big-int ``&`` costs ~30 ns): the
+  analysis (:mod:`uring.bpf.analysis`) knows e.g. that a 32-bit load plus a 32-bit load
+  cannot overflow;
+* **pointers with a region fixed at translation time**: when a register provably points
+  into the context, this frame's stack, a map's storage or the value returned by a given
+  lookup call site, at a constant offset, a load becomes ``unpack_from(buffer, constant)``
+  with no region decode and no bounds check (the check happened at translation time);
+* **array-map lookups inlined** for constant maps, hash lookups reduced to a dict ``get``;
+* **structured control flow**: a function's blocks are laid out as nested ``if``s, a merge
+  block reached from several places is duplicated while small, and only loop heads (and
+  merges too big to copy) become cases of a ``while True`` dispatch on ``pc``.
+
+Whatever cannot be proven goes through the same checked routines the interpreter uses
+(:class:`~uring.bpf.memory.RunState`, :func:`~uring.bpf.call_args.call_helper`), so both
+paths fault at the same instruction with the same message, count the same instructions and
+make the same helper calls.  ``TranslatedProgram.source`` is the generated module, printable
+with ``quic-offload bpf dump --python``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+from uring.bpf import isa
+from uring.bpf.analysis import (
+    Analysis,
+    FuncRef,
+    MapRef,
+    Ptr,
+    Scalar,
+    State,
+    Value,
+)
+from uring.bpf.call_args import call_helper
+from uring.bpf.disasm import format_insn
+from uring.bpf.helpers import Arg, HelperRegistry, Ret
+from uring.bpf.interpreter import atomic_at, bswap, sdiv, sext, smod
+from uring.bpf.isa import MASK32, MASK64, SIGN32, SIGN64, STACK_SIZE, Insn
+from uring.bpf.maps import ArrayMap, HashMap, LruHashMap, Map
+from uring.bpf.memory import (
+    CTX_BASE,
+    FUNCTION_BASE,
+    MAP_HANDLE_BASE,
+    REGION_SHIFT,
+    RID_STACK,
+    RID_STATIC,
+    RunState,
+    stack_base,
+    static_regions,
+)
+from uring.bpf.verifier import VerifiedProgram, successors
+from uring.program import BpfRunError
+
+#: A merge block is copied into each predecessor while copies x instructions stays below this.
+DUP_BUDGET = 48
+MAX_COPIES = 8
+#: Deepest ``if`` nesting before a block is reached through the dispatch loop instead.
+MAX_NESTING = 40
+
+_STRUCTS = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I"),
+            8: struct.Struct("<Q")}
+
+
+def _arsh(a: int, n: int, bits: int) -> int:
+    if a >> (bits - 1):
+        a -= 1 << bits
+    return (a >> n) & ((1 << bits) - 1)
+
+
+class TranslatedProgram:
+    """The compiled fast path of one program."""
+
+    def __init__(self, name: str, source: str, namespace: dict[str, object],
+                 debug: bool) -> None:
+        self.name = name
+        self.source = source
+        self.debug = debug
+        code = compile(source, f"<bpf {name}>", "exec")
+        exec(code, namespace)  # noqa: S102 - our own generated code, built from a verified program
+        self.run: Callable[[bytearray, object], object] = namespace["run"]  # type: ignore
+        self._namespace = namespace
+
+
+def translate(prog: VerifiedProgram, maps: list[Map], helpers: HelperRegistry, budget: int,
+              *, debug: bool = False) -> TranslatedProgram:
+    """Translate a verified program.  ``debug=True`` makes ``run`` return the final
+    registers and run state instead of R0 (for differential tests)."""
+    return _Translator(prog, maps, helpers, budget, debug).build()
+
+
+class _Translator:
+    def __init__(self, prog: VerifiedProgram, maps: list[Map], helpers: HelperRegistry,
+                 budget: int, debug: bool) -> None:
+        self.prog = prog
+        self.insns: list[Insn] = prog.insns
+        self.maps = maps
+        self.helpers = helpers
+        self.budget = budget
+        self.debug = debug
+        self.analysis = Analysis(prog, maps, helpers)
+        self.ns: dict[str, object] = {}
+        self.ns_names: set[str] = set()
+
+    # -- namespace ----------------------------------------------------------------------------
+
+    def bind(self, name: str, value: object) -> str:
+        self.ns[name] = value
+        return name
+
+    def build(self) -> TranslatedProgram:
+        regions, names = static_regions(self.maps)
+        ns = self.ns
+        ns.update({
+            "RunState": RunState, "STATIC": regions, "NAMES": names, "NAME": self.prog.name,
+            "BUDGET": self.budget, "CTX_BASE": CTX_BASE, "call_helper": call_helper,
+            "MAPS": self.maps, "CALLBACKS": self.prog.callbacks, "atomic_at": atomic_at,
+            "sdiv": sdiv, "smod": smod, "sext": sext, "bswap": bswap, "arsh": _arsh,
+            "BpfRunError": BpfRunError,
+        })
+        for size, s in _STRUCTS.items():
+            ns[f"U{size}"] = s.unpack_from
+            ns[f"P{size}"] = s.pack_into
+        for i, m in enumerate(self.maps):
+            ns[f"M{i}"] = m
+            if isinstance(m, ArrayMap):
+                ns[f"G{i}"] = m.data
+            if type(m) is HashMap:
+                ns[f"H{i}"] = m.elements
+        for spec in self.helpers:
+            ns[f"SPEC{spec.id}"] = spec
+            ns[f"IMPL{spec.id}"] = spec.impl
+        out = [f"# program {self.prog.name} (section {self.prog.section}): "
+               f"{len(self.insns)} insns, translated from eBPF; generated code",
+               ""]
+        for fi, f in enumerate(self.prog.functions):
+            out.extend(_FunctionEmitter(self, fi, f.start, f.end).emit())
+            out.append("")
+        out.extend(self.emit_callback_factory())
+        out.extend([
+            "def run(ctx, env):",
+            "    if len(ctx) != 16:",
+            "        raise ValueError(f'ctx must be 16 bytes (struct io_uring_bpf_ctx), "
+            "got {len(ctx)}')",
+            "    st = RunState(NAME, STATIC, NAMES, ctx, env, BUDGET)",
+            f"    return F{self.prog.functions[0].start}(CTX_BASE, 0, 0, 0, 0, st, 0)",
+        ])
+        source = "\n".join(out) + "\n"
+        return TranslatedProgram(self.prog.name, source, ns, self.debug)
+
+    def emit_callback_factory(self) -> list[str]:
+        lines = ["def make_callback(st, target, pc, depth):"]
+        if not self.prog.callbacks:
+            lines.append("    raise AssertionError('program has no callbacks')")
+            lines.append("")
+            return lines
+        lines.append("    fn = FUNCS[target]")
+        lines.append("    def callback(*args):")
+        lines.append("        a = (args + (0, 0, 0, 0, 0))[:5]")
+        lines.append("        r0 = fn(a[0] & 0xFFFFFFFFFFFFFFFF, a[1] & 0xFFFFFFFFFFFFFFFF, "
+                     "a[2] & 0xFFFFFFFFFFFFFFFF, a[3] & 0xFFFFFFFFFFFFFFFF, "
+                     "a[4] & 0xFFFFFFFFFFFFFFFF, st, depth + 1)")
+        lines.append("        if st.count > BUDGET:")
+        lines.append("            raise st.budget_exceeded(target)")
+        lines.append("        return r0")
+        lines.append("    return callback")
+        lines.append("")
+        table = ", ".join(f"{f.start}: F{f.start}" for f in self.prog.functions)
+        lines.append(f"FUNCS = {{{table}}}")
+        lines.append("")
+        return lines
+
+
+class _Block:
+    __slots__ = ("start", "end", "succ", "preds", "runs_code")
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start = start
+        self.end = end  # exclusive
+        self.succ: list[int] = []
+        self.preds: list[int] = []
+        self.runs_code = False
+
+
+class _FunctionEmitter:
+    def __init__(self, tr: _Translator, fi: int, start: int, end: int) -> None:
+        self.tr = tr
+        self.fi = fi
+        self.start = start
+        self.end = end
+        self.insns = tr.insns
+        self.st_in = tr.analysis.state_in
+        self.is_main = fi == 0
+        self.fp_expr = str(stack_base(0) + STACK_SIZE) if self.is_main else "fp"
+        self.sites: set[int] = set()
+        self.build_blocks()
+
+    # -- blocks ---------------------------------------------------------------------------------
+
+    def build_blocks(self) -> None:
+        insns = self.insns
+        reachable = [p for p in range(self.start, self.end) if p in self.st_in]
+        leaders = {self.start}
+        for pc in reachable:
+            insn = insns[pc]
+            if isa.is_jump(insn):
+                leaders.add(pc + isa.jump_offset(insn) + 1)
+                leaders.add(pc + 1)
+            elif insn.opcode == isa.OP_EXIT:
+                leaders.add(pc + 1)
+        order = sorted(p for p in leaders if p in self.st_in)
+        self.blocks: dict[int, _Block] = {}
+        self.last_pc: dict[int, int] = {}
+        for i, lead in enumerate(order):
+            stop = order[i + 1] if i + 1 < len(order) else self.end
+            b = _Block(lead, lead)
+            pc = last = lead
+            while pc < stop:
+                insn = insns[pc]
+                last = pc
+                b.runs_code = b.runs_code or self._runs_code(insn)
+                pc += 2 if insn.opcode == isa.OP_LD_IMM64 else 1
+                if isa.is_jump(insn) or insn.opcode == isa.OP_EXIT:
+                    break
+            b.end = pc
+            term = insns[last]
+            if isa.is_jump(term) or term.opcode == isa.OP_EXIT:
+                b.succ = successors(insns, last)
+            else:
+                b.succ = [pc]
+            self.blocks[lead] = b
+            self.last_pc[lead] = last
+        for b in self.blocks.values():
+            for succ in b.succ:
+                self.blocks[succ].preds.append(b.start)
+        # loop heads (targets of backward edges) are always dispatch cases
+        self.labels = {self.start}
+        for b in self.blocks.values():
+            for succ in b.succ:
+                if succ <= self.last_pc[b.start]:
+                    self.labels.add(succ)
+        # a merge block is copied into each predecessor while that stays small
+        copies: dict[int, int] = {}
+        for lead in sorted(self.blocks):
+            b = self.blocks[lead]
+            if lead in self.labels:
+                copies[lead] = 1
+                continue
+            c = sum(copies.get(p, 1) for p in b.preds if p < lead)
+            if c > 1 and (c * self._count(b) > DUP_BUDGET or c > MAX_COPIES):
+                self.labels.add(lead)
+                c = 1
+            copies[lead] = max(c, 1)
+
+    def _runs_code(self, insn: Insn) -> bool:
+        if insn.opcode != isa.OP_CALL:
+            return False
+        if insn.src == isa.BPF_PSEUDO_CALL:
+            return True
+        spec = self.tr.helpers.get(insn.imm)
+        return bool(spec and spec.runs_code)
+
+    def _count(self, b: _Block) -> int:
+        n, pc = 0, b.start
+        while pc < b.end:
+            n += 1
+            pc += 2 if self.insns[pc].opcode == isa.OP_LD_IMM64 else 1
+        return n
+
+    # -- emission -------------------------------------------------------------------------------
+
+    def emit(self) -> list[str]:
+        self.body_cache: dict[int, list[str]] = {}
+        self.dispatched = False
+        cases: dict[int, list[str]] = {}
+        self.pending = [self.start]
+        while self.pending:
+            lab = self.pending.pop(0)
+            if lab not in cases:
+                cases[lab] = self.emit_from(lab, 0, 0)
+        body = [ln for case in cases.values() for ln in case]
+        text = "\n".join(body)
+        fn = self.tr.prog.functions[self.fi].name
+        lines = [f"def F{self.start}(r1, r2, r3, r4, r5, st, depth):  # {fn}",
+                 "    r0 = r6 = r7 = r8 = r9 = 0"]
+        if self.tr.prog.uses_stack[self.fi]:
+            lines += [f"    stk = bytearray({STACK_SIZE})",
+                      f"    st.regions[{RID_STACK} + depth] = (stk, {STACK_SIZE}, True)"]
+        if not self.is_main:
+            lines.append(f"    fp = {stack_base(0) + STACK_SIZE} + (depth << {REGION_SHIFT})")
+        for name, attr in (("ctx", "ctx"), ("env", "env"), ("ld", "load"), ("sto", "store"),
+                           ("addreg", "add_region")):
+            if name + ("[" if name == "ctx" else "(") in text or f"{name}," in text or (
+                    f"{name})" in text):
+                lines.append(f"    {name} = st.{attr}")
+        lines.append("    n = st.count")
+        for p in sorted(self.sites):
+            lines.append(f"    vb{p} = None; vo{p} = 0")
+        if not self.dispatched:
+            lines += ["    " + ln for ln in cases[self.start]]
+            return lines
+        order = sorted(cases, key=lambda c: (c == self.start, c))
+        lines.append(f"    pc = {self.start}")
+        lines.append("    while True:")
+        for i, lab in enumerate(order):
+            kw = "if" if i == 0 else "elif"
+            lines.append(f"        {kw} pc == {lab}:")
+            lines += ["            " + ln for ln in cases[lab]]
+        return lines
+
+    def emit_from(self, lead: int, k: int, nesting: int) -> list[str]:
+        """Code for block ``lead`` and everything it reaches without a dispatch; ``k`` is the
+        number of instructions executed on this path and not yet added to ``n``."""
+        b = self.blocks[lead]
+        out: list[str] = []
+        if b.runs_code and k:
+            out.append(f"n += {k}")
+            k = 0
+        out += self.block_body(b)
+        k += self._count(b)
+        lp = self.last_pc[lead]
+        last = self.insns[lp]
+        if last.opcode == isa.OP_EXIT:
+            out += self.emit_exit(k)
+            return out
+        if isa.is_jump(last) and len(b.succ) == 2:
+            cond = self.condition(lp)
+            target = lp + isa.jump_offset(last) + 1
+            out.append(f"if {cond}:")
+            out += ["    " + ln for ln in self.edge(lp, target, k, nesting + 1)]
+            out += self.edge(lp, lp + 1, k, nesting)
+            return out
+        return out + self.edge(lp, b.succ[0], k, nesting)
+
+    def edge(self, from_pc: int, target: int, k: int, nesting: int) -> list[str]:
+        if target in self.labels or nesting > MAX_NESTING:
+            self.labels.add(target)
+            self.pending.append(target)
+            self.dispatched = True
+            out = [f"n += {k}"] if k else []
+            if target <= from_pc:
+                out.append(f"if n > BUDGET: st.count = n; raise st.budget_exceeded({from_pc})")
+            out += [f"pc = {target}", "continue"]
+            return out
+        return self.emit_from(target, k, nesting)
+
+    def emit_exit(self, k: int) -> list[str]:
+        out = [f"st.count = n + {k}" if k else "st.count = n"]
+        if self.is_main and self.tr.debug:
+            out.append(f"return [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, {self.fp_expr}], st")
+        else:
+            out.append("return r0")
+        return out
+
+    def block_body(self, b: _Block) -> list[str]:
+        cached = self.body_cache.get(b.start)
+        if cached is not None:
+            return cached
+        out: list[str] = []
+        pc = b.start
+        done = 0
+        lp = self.last_pc[b.start]
+        while pc < b.end:
+            insn = self.insns[pc]
+            done += 1
+            if pc == lp and (isa.is_jump(insn) or insn.opcode == isa.OP_EXIT):
+                break
+            text = format_insn(self.insns, pc, map_name=lambda i: self.tr.maps[i].name,
+                               helper_name=self.tr.helpers.name_of)
+            out.append(f"# {pc}: {text}")
+            out += self.insn_code(pc, done)
+            pc += 2 if insn.opcode == isa.OP_LD_IMM64 else 1
+        self.body_cache[b.start] = out
+        return out
+
+    # -- values ---------------------------------------------------------------------------------
+
+    def state(self, pc: int) -> State:
+        return self.st_in[pc]
+
+    def literal(self, v: Value) -> str | None:
+        """The value as a literal when it is the same on every run, else None."""
+        if isinstance(v, Scalar):
+            return None if v.const is None else str(v.const)
+        if isinstance(v, Ptr) and v.off is not None and not v.nullable:
+            if v.region == "ctx":
+                return str(CTX_BASE + v.off)
+            if v.region == "fp" and self.is_main:
+                return str(stack_base(0) + STACK_SIZE + v.off)
+            if isinstance(v.region, tuple) and v.region[0] == "g":
+                return str(((RID_STATIC + v.region[1]) << REGION_SHIFT) + v.off)
+        if isinstance(v, MapRef):
+            return str(MAP_HANDLE_BASE + v.index)
+        if isinstance(v, FuncRef):
+            return str(FUNCTION_BASE + v.pc)
+        return None
+
+    def reg(self, r: int, s: State) -> str:
+        v = s.regs[r]
+        literal = self.literal(v)
+        if literal is not None:
+            return literal
+        if r == isa.FRAME_REG:
+            return self.fp_expr
+        return f"r{r}"
+
+    @staticmethod
+    def rng(v: Value) -> Scalar:
+        return v if isinstance(v, Scalar) else Scalar(0, MASK64)
+
+    def u32(self, r: int, s: State) -> str:
+        v = s.regs[r]
+        if isinstance(v, Scalar) and v.hi <= MASK32:
+            return self.reg(r, s)
+        return f"({self.reg(r, s)} & 0xFFFFFFFF)"
+
+    # -- memory -----------------------------------------------------------------------------
+
+    def static_access(self, v: Value, off: int, size: int, write: bool
+                      ) -> tuple[str, str] | None:
+        """(buffer expression, offset expression) when the access is provably in bounds."""
+        if not self.tr.analysis.access_ok(v, off, size, write):
+            return None
+        assert isinstance(v, Ptr) and v.off is not None
+        k = v.off + off
+        region = v.region
+        if region == "ctx":
+            return "ctx", str(k)
+        if region == "fp":
+            return "stk", str(k + STACK_SIZE)
+        kind, idx = region  # type: ignore[misc]
+        if kind == "g":
+            return f"G{idx}", str(k)
+        self.sites.add(idx)
+        mi = self.tr.analysis.site_map[idx]
+        if isinstance(self.tr.maps[mi], ArrayMap):
+            return f"G{mi}", (f"vo{idx} + {k}" if k else f"vo{idx}")
+        return f"vb{idx}", str(k)
+
+    def load_expr(self, buf: str, off: str, size: int) -> str:
+        if size == 1:
+            return f"{buf}[{off}]"
+        return f"U{size}({buf}, {off})[0]"
+
+    def store_stmt(self, buf: str, off: str, size: int, value: str) -> str:
+        if size == 1:
+            return f"{buf}[{off}] = {value}"
+        return f"P{size}({buf}, {off}, {value})"
+
+    def addr_expr(self, r: int, off: int, s: State) -> str:
+        base = self.reg(r, s)
+        if off == 0:
+            return base
+        return f"({base} + {off}) & 0xFFFFFFFFFFFFFFFF"
+
+    def narrow(self, r: int, s: State, size: int) -> str:
+        """Register ``r`` truncated to ``size`` bytes, for a store."""
+        v = s.regs[r]
+        expr = self.reg(r, s)
+        if size == 8:
+            return expr
+        limit = (1 << (8 * size)) - 1
+        if isinstance(v, Scalar):
+            if v.hi <= limit:
+                return expr
+            if v.const is not None:
+                return str(v.const & limit)
+        return f"{expr} & {limit:#x}"
+
+    # -- instructions ---------------------------------------------------------------------------
+
+    def insn_code(self, pc: int, done: int) -> list[str]:
+        insn = self.insns[pc]
+        s = self.state(pc)
+        op, cls = insn.opcode, insn.opcode & 0x07
+        d = insn.dst
+        if cls in (isa.BPF_ALU, isa.BPF_ALU64):
+            literal = self.literal(self._after(insn, s))
+            if literal is not None:
+                return [f"r{d} = {literal}"]
+            return [f"r{d} = {self.alu_expr(insn, s)}"]
+        if op == isa.OP_LD_IMM64:
+            hi = self.insns[pc + 1]
+            if insn.src == isa.BPF_PSEUDO_MAP_FD:
+                return [f"r{d} = {MAP_HANDLE_BASE + insn.imm}"]
+            if insn.src == isa.BPF_PSEUDO_MAP_VALUE:
+                return [f"r{d} = {((RID_STATIC + insn.imm) << REGION_SHIFT) + hi.imm}"]
+            if insn.src == isa.BPF_PSEUDO_FUNC:
+                return [f"r{d} = {FUNCTION_BASE + pc + insn.imm + 1}"]
+            return [f"r{d} = {isa.ld_imm64_value(insn, hi)}"]
+        if cls == isa.BPF_LDX:
+            size = isa.SIZE_BYTES[op & 0x18]
+            acc = self.static_access(s.regs[insn.src], insn.off, size, False)
+            if acc is not None:
+                expr = self.load_expr(acc[0], acc[1], size)
+            else:
+                expr = f"ld({pc}, {self.addr_expr(insn.src, insn.off, s)}, {size})"
+            if op & 0xE0 == isa.BPF_MEMSX:
+                expr = f"sext({expr}, {size * 8})"
+            return [f"r{d} = {expr}"]
+        if cls in (isa.BPF_ST, isa.BPF_STX):
+            size = isa.SIZE_BYTES[op & 0x18]
+            if op & 0xE0 == isa.BPF_ATOMIC:
+                return self.atomic_code(pc, insn, s, size)
+            if cls == isa.BPF_ST:
+                value = str(insn.imm & ((1 << (8 * size)) - 1))
+            else:
+                value = self.narrow(insn.src, s, size)
+            acc = self.static_access(s.regs[d], insn.off, size, True)
+            if acc is not None:
+                return [self.store_stmt(acc[0], acc[1], size, value)]
+            return [f"sto({pc}, {self.addr_expr(d, insn.off, s)}, {size}, {value})"]
+        if op == isa.OP_CALL:
+            return self.call_code(pc, insn, s, done)
+        raise AssertionError(f"unexpected insn at {pc}")  # pragma: no cover
+
+    def atomic_code(self, pc: int, insn: Insn, s: State, size: int) -> list[str]:
+        acc = self.static_access(s.regs[insn.dst], insn.off, size, True)
+        src = self.reg(insn.src, s)
+        r0 = self.reg(0, s)
+        out = []
+        if acc is not None:
+            buf, off = acc
+        else:
+            out.append(f"_b, _o = st.locate({pc}, {self.addr_expr(insn.dst, insn.off, s)}, "
+                       f"{size}, True)")
+            buf, off = "_b", "_o"
+        call = f"atomic_at({buf}, {off}, {size}, {insn.imm}, {src}, {r0})"
+        if insn.imm == isa.BPF_CMPXCHG:
+            out.append(f"r0 = {call}")
+        elif insn.imm & isa.BPF_FETCH:
+            out.append(f"r{insn.src} = {call}")
+        else:
+            out.append(call)
+        return out
+
+    def alu_expr(self, insn: Insn, s: State) -> str:
+        op, cls = insn.opcode, insn.opcode & 0x07
+        aop = op & 0xF0
+        d = insn.dst
+        is64 = cls == isa.BPF_ALU64
+        bits = 64 if is64 else 32
+        mask = MASK64 if is64 else MASK32
+        m = "0xFFFFFFFFFFFFFFFF" if is64 else "0xFFFFFFFF"
+        av = s.regs[d]
+        if op & isa.BPF_X:
+            bv = s.regs[insn.src]
+            b = self.reg(insn.src, s) if is64 else self.u32(insn.src, s)
+        else:
+            c = insn.imm & mask
+            bv = Scalar(c, c)
+            b = str(c)
+        a = self.reg(d, s) if is64 else self.u32(d, s)
+        ar, br = self.rng(av), self.rng(bv)
+        if not is64:
+            ar = ar if ar.hi <= MASK32 else Scalar(0, MASK32)
+            br = br if br.hi <= MASK32 else Scalar(0, MASK32)
+        if aop == isa.BPF_MOV:
+            if insn.off:
+                return f"sext({self.reg(insn.src, s)}, {insn.off}) & {m}"
+            return b
+        if aop == isa.BPF_NEG:
+            return f"-{a} & {m}"
+        if aop == isa.BPF_END:
+            if is64 or op & isa.BPF_X:
+                return f"bswap({self.reg(d, s)}, {insn.imm})"
+            if insn.imm == 64:
+                return self.reg(d, s)
+            return f"{self.reg(d, s)} & {(1 << insn.imm) - 1:#x}"
+        # pointer +/- constant: exact when the analysis kept the offset
+        if is64 and aop in (isa.BPF_ADD, isa.BPF_SUB) and not op & isa.BPF_X:
+            signed = insn.imm
+            nv = self._after(insn, s)
+            if isinstance(av, Ptr) and isinstance(nv, Ptr) and nv.off is not None:
+                delta = signed if aop == isa.BPF_ADD else -signed
+                return f"{a} + {delta}" if delta >= 0 else f"{a} - {-delta}"
+            if isinstance(av, Scalar):
+                delta = signed if aop == isa.BPF_ADD else -signed
+                if delta >= 0 and av.hi + delta <= MASK64:
+                    return f"{a} + {delta}"
+                if delta < 0 and av.lo >= -delta:
+                    return f"{a} - {-delta}"
+        if aop == isa.BPF_ADD:
+            if ar.hi + br.hi <= mask:
+                return f"{a} + {b}"
+            return f"({a} + {b}) & {m}"
+        if aop == isa.BPF_SUB:
+            if ar.lo >= br.hi:
+                return f"{a} - {b}"
+            return f"({a} - {b}) & {m}"
+        if aop == isa.BPF_MUL:
+            if ar.hi * br.hi <= mask:
+                return f"{a} * {b}"
+            return f"({a} * {b}) & {m}"
+        if aop == isa.BPF_DIV:
+            if insn.off == 1:
+                return f"(sdiv({a}, {b}, {bits}) if {b} else 0)"
+            if br.lo > 0:
+                return f"{a} // {b}"
+            return f"({a} // {b} if {b} else 0)"
+        if aop == isa.BPF_MOD:
+            if insn.off == 1:
+                return f"(smod({a}, {b}, {bits}) if {b} else {a})"
+            if br.lo > 0:
+                return f"{a} % {b}"
+            return f"({a} % {b} if {b} else {a})"
+        if aop == isa.BPF_OR:
+            return f"{a} | {b}"
+        if aop == isa.BPF_AND:
+            return f"{a} & {b}"
+        if aop == isa.BPF_XOR:
+            return f"{a} ^ {b}"
+        sh = b if br.hi < bits else f"({b} & {bits - 1})"
+        if aop == isa.BPF_LSH:
+            if br.hi < bits and (ar.hi << br.hi) <= mask:
+                return f"{a} << {sh}"
+            return f"({a} << {sh}) & {m}"
+        if aop == isa.BPF_RSH:
+            return f"{a} >> {sh}"
+        if aop == isa.BPF_ARSH:
+            if ar.hi <= mask >> 1:
+                return f"{a} >> {sh}"
+            return f"arsh({a}, {sh}, {bits})"
+        raise AssertionError(f"alu op {aop:#x}")  # pragma: no cover
+
+    def _after(self, insn: Insn, s: State) -> Value:
+        from uring.bpf.analysis import alu_value
+
+        if insn.opcode & isa.BPF_X:
+            b = s.regs[insn.src]
+        else:
+            b = Scalar(insn.imm & MASK64, insn.imm & MASK64)
+        return alu_value(insn, s.regs[insn.dst], b)
+
+    def condition(self, pc: int) -> str:
+        insn = self.insns[pc]
+        s = self.state(pc)
+        op, cls = insn.opcode, insn.opcode & 0x07
+        jop = op & 0xF0
+        is64 = cls == isa.BPF_JMP
+        mask = MASK64 if is64 else MASK32
+        sign = SIGN64 if is64 else SIGN32
+        if is64:
+            a, ar = self.reg(insn.dst, s), self.rng(s.regs[insn.dst])
+        else:
+            a, ar = self.u32(insn.dst, s), self.rng(s.regs[insn.dst])
+            if ar.hi > MASK32:
+                ar = Scalar(0, MASK32)
+        if op & isa.BPF_X:
+            if is64:
+                b, br = self.reg(insn.src, s), self.rng(s.regs[insn.src])
+            else:
+                b, br = self.u32(insn.src, s), self.rng(s.regs[insn.src])
+                if br.hi > MASK32:
+                    br = Scalar(0, MASK32)
+        else:
+            c = insn.imm & mask
+            b, br = str(c), Scalar(c, c)
+        sym = {isa.BPF_JEQ: "==", isa.BPF_JNE: "!=", isa.BPF_JGT: ">", isa.BPF_JGE: ">=",
+               isa.BPF_JLT: "<", isa.BPF_JLE: "<=", isa.BPF_JSGT: ">", isa.BPF_JSGE: ">=",
+               isa.BPF_JSLT: "<", isa.BPF_JSLE: "<="}
+        if jop == isa.BPF_JSET:
+            return f"{a} & {b}"
+        if jop in (isa.BPF_JSGT, isa.BPF_JSGE, isa.BPF_JSLT, isa.BPF_JSLE):
+            if ar.hi < sign and br.hi < sign:
+                return f"{a} {sym[jop]} {b}"
+            bb = str(int(b) ^ sign) if b.isdigit() else f"({b} ^ {sign:#x})"
+            return f"({a} ^ {sign:#x}) {sym[jop]} {bb}"
+        return f"{a} {sym[jop]} {b}"
+
+    # -- calls ------------------------------------------------------------------------------------
+
+    def call_code(self, pc: int, insn: Insn, s: State, done: int) -> list[str]:
+        if insn.src == isa.BPF_PSEUDO_CALL:
+            target = pc + insn.imm + 1
+            args = ", ".join(self.reg(r, s) for r in range(1, 6))
+            return [f"st.count = n + {done}",
+                    f"r0 = F{target}({args}, st, depth + 1)",
+                    f"n = st.count - {done}"]
+        spec = self.tr.helpers.get(insn.imm)
+        assert spec is not None
+        out: list[str] = []
+        if spec.runs_code:
+            out.append(f"st.count = n + {done}")
+        special = self.special_call(pc, spec, s)
+        if special is not None:
+            out += special
+        else:
+            regs = ", ".join(self.reg(r, s) for r in range(1, 6))
+            out.append(f"r0 = call_helper(st, {pc}, SPEC{spec.id}, ({regs}), MAPS, CALLBACKS, "
+                       f"lambda a, t, p: make_callback(a, t, p, depth))")
+        if spec.runs_code:
+            out.append(f"n = st.count - {done}")
+        return out
+
+    def special_call(self, pc: int, spec, s: State) -> list[str] | None:
+        args: list[str] = []
+        current_map: Map | None = None
+        map_index = -1
+        for i, kind in enumerate(spec.args):
+            r = i + 1
+            v = s.regs[r]
+            if kind is Arg.ANYTHING:
+                args.append(self.reg(r, s))
+            elif kind is Arg.SIZE:
+                continue
+            elif kind is Arg.CTX:
+                if v != Ptr("ctx", 0):
+                    return None
+                args.append("ctx")
+            elif kind in (Arg.MEM, Arg.MEM_WRITE):
+                size = s.regs[r + 1]
+                if not isinstance(size, Scalar) or size.const is None:
+                    return None
+                n = size.const
+                write = kind is Arg.MEM_WRITE
+                if n == 0:
+                    args.append("memoryview(bytearray(0))" if write else "b''")
+                    continue
+                acc = self.static_access(v, 0, n, write)
+                if acc is None:
+                    return None
+                buf, off = acc
+                if write:
+                    args.append(f"memoryview({buf})[{off}:{off} + {n}]")
+                else:
+                    args.append(f"bytes({buf}[{off}:{off} + {n}])")
+            elif kind is Arg.MAP:
+                if not isinstance(v, MapRef):
+                    return None
+                map_index = v.index
+                current_map = self.tr.maps[v.index]
+                args.append(f"M{v.index}")
+            elif kind in (Arg.MAP_KEY, Arg.MAP_VALUE):
+                assert current_map is not None
+                n = current_map.key_size if kind is Arg.MAP_KEY else current_map.value_size
+                acc = self.static_access(v, 0, n, False)
+                if acc is None:
+                    return None
+                buf, off = acc
+                args.append(f"bytes({buf}[{off}:{off} + {n}])")
+            elif kind is Arg.CALLBACK:
+                if not isinstance(v, FuncRef) or v.pc not in self.tr.prog.callbacks:
+                    return None
+                args.append(f"make_callback(st, {v.pc}, {pc}, depth)")
+            else:
+                return None
+        if spec.ret is Ret.MAP_VALUE_OR_NULL:
+            # the analysis promised a region for R0 exactly when this specialisation applies
+            if pc not in self.tr.analysis.site_map:
+                return None
+            return self.lookup_code(pc, map_index, current_map, args, s)
+        return [f"r0 = IMPL{spec.id}(env, {', '.join(args)}) & 0xFFFFFFFFFFFFFFFF"
+                if args else f"r0 = IMPL{spec.id}(env) & 0xFFFFFFFFFFFFFFFF"]
+
+    def lookup_code(self, pc: int, mi: int, m: Map | None, args: list[str],
+                    s: State) -> list[str]:
+        self.sites.add(pc)
+        key = args[1]
+        if isinstance(m, ArrayMap):
+            acc = self.static_access(s.regs[2], 0, 4, False)
+            assert acc is not None
+            base = (RID_STATIC + mi) << REGION_SHIFT
+            return [f"_i = U4({acc[0]}, {acc[1]})[0]",
+                    f"if _i < {m.max_entries}:",
+                    f"    vo{pc} = _i * {m.value_size}; r0 = {base} + vo{pc}",
+                    "else:",
+                    "    r0 = 0"]
+        if type(m) is HashMap:
+            return [f"vb{pc} = H{mi}.get({key})",
+                    f"r0 = 0 if vb{pc} is None else addreg(vb{pc})"]
+        assert isinstance(m, (LruHashMap, HashMap))
+        return [f"_f = M{mi}.bpf_lookup({key})",
+                "if _f is None:",
+                "    r0 = 0",
+                "else:",
+                f"    vb{pc} = _f[0]; r0 = addreg(vb{pc})"]

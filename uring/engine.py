@@ -485,15 +485,20 @@ class Engine:
     def _issue_soon(self, req: Request) -> None:
         """Issue ``req`` now, or right after the issue in progress (keeps the stack flat)."""
         self._issue_queue.append(req)
-        if self._issuing:
-            return
+        if not self._issuing:
+            self.drain_issue_queue()
+
+    def drain_issue_queue(self) -> None:
+        """Issue everything queued, even from inside another issue (a BPF run dispatching the
+        SQEs its program submitted must see them issued before its request settles)."""
+        outer = self._issuing
         self._issuing = True
         try:
             queue = self._issue_queue
             while queue:
                 self._issue(queue.popleft())
         finally:
-            self._issuing = False
+            self._issuing = outer
 
     def _issue(self, req: Request) -> None:
         req.state = ISSUED

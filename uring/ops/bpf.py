@@ -82,6 +82,7 @@ def run(engine: Engine, req: Request) -> None:
             queued = env.take_submissions()  # type: ignore[attr-defined]
             if queued:
                 engine.submit_batch(queued)
+                engine.drain_issue_queue()
         finally:
             engine.in_bpf = False
     req.state = ISSUED

@@ -6,13 +6,33 @@ with the reason (``-ra`` prints it), only where ``io_uring_setup`` is refused.
 
 from __future__ import annotations
 
+import importlib.util
 import socket
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from uring.backends import io_uring_available
+from uring.program import BpfProgram
 from uring.ring import Ring
+
+
+def _import_programs() -> object:
+    """Load the stand-in programs under a name no other test directory can shadow."""
+    name = "ring_suite_programs"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("programs.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_programs = _import_programs()
 
 BACKENDS = ("portable", "io_uring")
 
@@ -58,3 +78,10 @@ def udp_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     yield rx, tx
     rx.close()
     tx.close()
+
+
+@pytest.fixture
+def load_program() -> Callable[[str], BpfProgram]:
+    """``load_program(name)``: the program the BPF tests register.  Today the hand-written
+    stand-ins of ``programs.py``; pointing the suite at compiled programs changes only this."""
+    return _programs.load  # type: ignore[attr-defined]

@@ -5,8 +5,8 @@ running is -EALREADY; CANCEL_ALL reports how many it found."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
-from tests.ring import programs
 from uring.abi import (
     EALREADY,
     ECANCELED,
@@ -21,8 +21,11 @@ from uring.abi import (
     prep_recvmsg,
     prep_timeout,
 )
+from uring.program import BpfProgram
 from uring.ring import Ring
 from uring.user_structs import UserMsg
+
+LoadProgram = Callable[[str], BpfProgram]
 
 
 def _results(ring: Ring, n: int) -> dict[int, int]:
@@ -40,8 +43,8 @@ def test_cancel_a_pending_recv(ring: Ring, udp_pair: tuple[socket.socket, socket
     assert _results(ring, 2) == {7: -ECANCELED, 8: 0}
 
 
-def test_cancel_a_timeout_and_a_waiting_bpf_request(ring: Ring) -> None:
-    ring.register_bpf(0, programs.load("waiter"))
+def test_cancel_a_timeout_and_a_waiting_bpf_request(load_program: LoadProgram, ring: Ring) -> None:
+    ring.register_bpf(0, load_program("waiter"))
     args = ring.alloc.alloc(16)
     ring.user.write(args, (1).to_bytes(4, "little") + (1).to_bytes(4, "little"))  # wait CQ 1
     ring.queue(prep_timeout(ring.timespec(30), user_data=1))
@@ -57,8 +60,10 @@ def test_nothing_in_flight_is_enoent(ring: Ring) -> None:
     assert _results(ring, 1) == {1: -ENOENT}
 
 
-def test_bpf_request_cancelling_itself_while_running_is_ealready(ring: Ring) -> None:
-    ring.register_bpf(4, programs.load("cancel_self"))
+def test_bpf_request_cancelling_itself_while_running_is_ealready(
+    load_program: LoadProgram, ring: Ring,
+) -> None:
+    ring.register_bpf(4, load_program("cancel_self"))
     args = ring.alloc.alloc(8)
     ring.user.write(args, (99).to_bytes(8, "little"))
     ring.queue(prep_bpf(4, user_data=args))

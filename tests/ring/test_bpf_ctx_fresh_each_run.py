@@ -4,16 +4,20 @@ and CQEs the program itself emits into the CQ it waits on trigger its re-run."""
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
-from tests.ring import programs
 from uring.abi import prep_bpf
+from uring.program import BpfProgram
 from uring.ring import Ring
+
+LoadProgram = Callable[[str], BpfProgram]
+
 
 RUNS = 5
 
 
-def test_each_run_sees_a_fresh_ctx(ring: Ring) -> None:
-    ring.register_bpf(5, programs.load("ctx_recorder"))
+def test_each_run_sees_a_fresh_ctx(load_program: LoadProgram, ring: Ring) -> None:
+    ring.register_bpf(5, load_program("ctx_recorder"))
     args = ring.alloc.alloc(16 + 24 * RUNS)
     ring.user.write(args, struct.pack("<IIII", 0, RUNS, 1, 0))
     ring.queue(prep_bpf(5, user_data=args))

@@ -9,14 +9,16 @@ import struct
 import time
 from collections.abc import Callable
 
-from tests.ring import programs
 from uring.abi import EBUSY, ECANCELED, EFAULT, EINVAL, ENOENT, EOVERFLOW, prep_bpf, prep_nop
+from uring.program import BpfProgram
 from uring.ring import Ring
 
+LoadProgram = Callable[[str], BpfProgram]
 
-def test_helper_probe(make_ring: Callable[..., Ring]) -> None:
+
+def test_helper_probe(load_program: LoadProgram, make_ring: Callable[..., Ring]) -> None:
     ring = make_ring(cq_entries=(16, 4, 2))
-    ring.register_bpf(0, programs.load("helper_probe"))
+    ring.register_bpf(0, load_program("helper_probe"))
     ring.queue(prep_nop(user_data=1, cq_idx=2))  # CQ 2 (2 entries) holds one CQE already
     ring.submit(1, cq_idx=2, timeout=5)
     args = ring.alloc.alloc(8 + 4 * 12 + 24)
@@ -34,9 +36,9 @@ def test_helper_probe(make_ring: Callable[..., Ring]) -> None:
     assert [c.user_data for c in ring.reap_cqes(2)] == [2]
 
 
-def test_submit_returns_ebusy_when_the_queue_is_full(ring: Ring) -> None:
+def test_submit_returns_ebusy_when_the_queue_is_full(load_program: LoadProgram, ring: Ring) -> None:
     ring.engine.max_helper_queue = 3
-    ring.register_bpf(0, programs.load("submit_many"))
+    ring.register_bpf(0, load_program("submit_many"))
     args = ring.alloc.alloc(8 + 4 * 5)
     ring.user.write(args, struct.pack("<II", 5, 1))
     ring.queue(prep_bpf(0, user_data=args))
@@ -47,8 +49,8 @@ def test_submit_returns_ebusy_when_the_queue_is_full(ring: Ring) -> None:
     assert ring.engine.stats.helper_submit_rejected == 2
 
 
-def test_link_spans_sqes_submitted_in_one_run(ring: Ring) -> None:
-    ring.register_bpf(0, programs.load("submit_chain"))
+def test_link_spans_sqes_submitted_in_one_run(load_program: LoadProgram, ring: Ring) -> None:
+    ring.register_bpf(0, load_program("submit_chain"))
     args = ring.alloc.alloc(8)
     ring.user.write(args, struct.pack("<iI", 0, 0))
     ring.queue(prep_bpf(0, user_data=args))

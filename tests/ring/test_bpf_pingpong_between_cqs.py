@@ -4,17 +4,21 @@ CQ 2, each re-run by the other's CQE, until it reaches 20; both then complete on
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
-from tests.ring import programs
 from uring.abi import prep_bpf
+from uring.program import BpfProgram
 from uring.ring import Ring
+
+LoadProgram = Callable[[str], BpfProgram]
+
 
 LIMIT = 20
 ARGS = struct.Struct("<IIIIiIII")
 
 
-def test_pingpong_reaches_twenty(ring: Ring) -> None:
-    ring.register_bpf(10, programs.load("pingpong"))
+def test_pingpong_reaches_twenty(load_program: LoadProgram, ring: Ring) -> None:
+    ring.register_bpf(10, load_program("pingpong"))
     ping = ring.alloc.alloc(ARGS.size)
     pong = ring.alloc.alloc(ARGS.size)
     ring.user.write(ping, ARGS.pack(1, 2, LIMIT, 1, 0, 0, 0, 0))  # reads CQ 1, writes CQ 2

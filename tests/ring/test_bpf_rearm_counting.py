@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Callable
 
-from tests.ring import programs
 from uring.abi import ETIME, prep_bpf
+from uring.program import BpfProgram
 from uring.ring import Ring
+
+LoadProgram = Callable[[str], BpfProgram]
+
 
 REARMS = 11
 
 
-def test_counting_rearms_eleven_times(ring: Ring) -> None:
-    ring.register_bpf(1, programs.load("counting"))
+def test_counting_rearms_eleven_times(load_program: LoadProgram, ring: Ring) -> None:
+    ring.register_bpf(1, load_program("counting"))
     ts = ring.timespec(0.02)
     args = ring.alloc.alloc(24)
     ring.user.write(args, struct.pack("<QIIII", ts, 0, REARMS, 1, 0))
@@ -34,8 +38,8 @@ def test_counting_rearms_eleven_times(ring: Ring) -> None:
     assert stats.cqes_posted[1] == REARMS
 
 
-def test_timeout_cqes_reach_cq1_with_etime(ring: Ring) -> None:
-    ring.register_bpf(1, programs.load("counting"))
+def test_timeout_cqes_reach_cq1_with_etime(load_program: LoadProgram, ring: Ring) -> None:
+    ring.register_bpf(1, load_program("counting"))
     ts = ring.timespec(0.001)
     args = ring.alloc.alloc(24)
     ring.user.write(args, struct.pack("<QIIII", ts, 0, 1, 1, 0))

@@ -4,16 +4,20 @@ where asked, and the request completes with (user_data, 0) on its own CQ."""
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
-from tests.ring import programs
 from uring.abi import prep_bpf
+from uring.program import BpfProgram
 from uring.ring import Ring
+
+LoadProgram = Callable[[str], BpfProgram]
+
 
 ARGS = struct.Struct("<IIQQii")
 
 
-def test_emit_and_submit_from_a_program(ring: Ring) -> None:
-    ring.register_bpf(0, programs.load("test"))
+def test_emit_and_submit_from_a_program(load_program: LoadProgram, ring: Ring) -> None:
+    ring.register_bpf(0, load_program("test"))
     args = ring.alloc.alloc(ARGS.size)
     ring.user.write(args, ARGS.pack(1, 0, 0xFEED, 0xBEEF, -1, -1))
     ring.queue(prep_bpf(0, user_data=args, cq_idx=2))

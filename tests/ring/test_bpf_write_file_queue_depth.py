@@ -6,10 +6,14 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
+from collections.abc import Callable
 
-from tests.ring import programs
 from uring.abi import prep_bpf
+from uring.program import BpfProgram
 from uring.ring import Ring
+
+LoadProgram = Callable[[str], BpfProgram]
+
 
 ARGS = struct.Struct("<iIQIIIIIIII")
 CHUNK = 512
@@ -17,11 +21,11 @@ TOTAL = 40
 DEPTH = 4
 
 
-def test_write_file_with_queue_depth_four(ring: Ring) -> None:
+def test_write_file_with_queue_depth_four(load_program: LoadProgram, ring: Ring) -> None:
     fd, path = tempfile.mkstemp()
     os.unlink(path)
     try:
-        ring.register_bpf(20, programs.load("write_file"))
+        ring.register_bpf(20, load_program("write_file"))
         data = bytes((i * 7) & 0xFF for i in range(CHUNK * TOTAL))
         buf = ring.alloc.alloc(len(data))
         ring.user.write(buf, data)

@@ -12,10 +12,12 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.ring import programs
 from uring.abi import prep_bpf, prep_nop, prep_recvmsg, prep_timeout
+from uring.program import BpfProgram
 from uring.ring import Ring
 from uring.user_structs import UserMsg
+
+LoadProgram = Callable[[str], BpfProgram]
 
 
 def test_submit_and_wait_from_the_application_thread(make_ring: Callable[..., Ring]) -> None:
@@ -59,16 +61,18 @@ def test_cq0_eventfd_wakes_an_asyncio_loop(make_ring: Callable[..., Ring],
     assert msg.received(7)[0] == b"wake up"
 
 
-def test_registration_runs_on_the_engine_thread(make_ring: Callable[..., Ring]) -> None:
+def test_registration_runs_on_the_engine_thread(
+    load_program: LoadProgram, make_ring: Callable[..., Ring],
+) -> None:
     ring = make_ring(threaded=True)
-    ring.register_bpf(0, programs.load("waiter"))
+    ring.register_bpf(0, load_program("waiter"))
     args = ring.alloc.alloc(16)
     ring.user.write(args, struct.pack("<IIII", 0, 0, 0, 0))
     ring.queue(prep_bpf(0, user_data=args))
     ring.submit(1, timeout=5)
     assert ring.reap_cqe().res == 0
     with pytest.raises(OSError, match="already holds"):
-        ring.register_bpf(0, programs.load("test"))
+        ring.register_bpf(0, load_program("test"))
     bufs = ring.setup_buf_ring(bgid=9, entries=4, buf_size=64)
     assert bufs.bgid == 9 and 9 in ring.engine.buf_groups
 

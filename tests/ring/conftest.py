@@ -85,3 +85,24 @@ def load_program() -> Callable[[str], BpfProgram]:
     """``load_program(name)``: the program the BPF tests register.  Today the hand-written
     stand-ins of ``programs.py``; pointing the suite at compiled programs changes only this."""
     return _programs.load  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=("translator", "interpreter"))
+def vm_mode(request: pytest.FixtureRequest) -> str:
+    """Both execution paths of the eBPF runtime run the compiled examples."""
+    return request.param
+
+
+@pytest.fixture
+def load_example(vm_mode: str) -> Callable[[str], object]:
+    """``load_example(name)``: the compiled ``bpf_programs/examples/<name>.bpf.o``, loaded
+    and verified by the eBPF runtime (a ``uring.bpf.BpfObject``)."""
+    import bpf_programs
+    from uring.bpf import load_object
+
+    examples = Path(bpf_programs.__file__).parent / "examples"
+
+    def load(name: str) -> object:
+        return load_object(examples / f"{name}.bpf.o", mode=vm_mode)  # type: ignore[arg-type]
+
+    return load

@@ -7,8 +7,9 @@ and keeps no state of its own between runs.  The argument blocks are given as C 
 each docstring.  Tests obtain programs only through :func:`load`, so pointing them at the
 compiled objects once the eBPF VM lands means changing :func:`load` and nothing else.
 
-``counting``, ``pingpong``, ``write_file`` and ``test`` follow the 2021 BPF-requests
-prototype's examples; the others exercise single engine rules.
+Each exercises one engine rule that no example program covers; the prototype's own examples
+(``counting``, ``pingpong``, ``write_file``, ``test``) run as the compiled objects in
+``bpf_programs/examples`` (see the ``load_example`` fixture).
 """
 
 from __future__ import annotations
@@ -17,14 +18,11 @@ import struct
 
 from uring.abi import (
     BPF_CTX_STRUCT,
-    CQE_STRUCT,
     IORING_OP_NOP,
     IOSQE_IO_LINK,
     Sqe,
     prep_cancel,
     prep_nop,
-    prep_timeout,
-    prep_write,
 )
 from uring.program import BpfEnv, BpfRunError
 
@@ -52,122 +50,6 @@ class _StandIn:
     def store_args(self, env: BpfEnv, ptr: int, values: list) -> None:
         if env.copy_to_user(ptr, self.ARGS.pack(*values)) != 0:
             raise BpfRunError(f"{self.name}: argument block at {ptr:#x} unwritable", 14)
-
-
-class Test(_StandIn):
-    """The prototype's ``test``: emit one CQE and submit one NOP, then complete.
-
-    ``struct { u32 emit_cq; u32 pad; u64 emit_user_data; u64 nop_user_data; s32 emit_ret;
-    s32 submit_ret; }``
-    """
-
-    name = "test"
-    ARGS = struct.Struct("<IIQQii")
-
-    def run(self, ctx: bytearray, env: BpfEnv) -> int:
-        ptr = _ctx(ctx)[0]
-        a = self.load_args(env, ptr)
-        a[4] = env.emit_cqe(a[0], a[2], 42, 0)
-        a[5] = env.submit(prep_nop(a[3]).pack())
-        self.store_args(env, ptr, a)
-        return 0
-
-
-class Counting(_StandIn):
-    """The prototype's ``counting``: re-arm itself with a timeout ``limit`` times.
-
-    Each run reaps the previous timeout's CQE, counts the run and, while the count is at most
-    ``limit``, submits a TIMEOUT (to ``timeout_cq``) and waits for one CQE there.
-    ``struct { u64 ts_addr; u32 runs; u32 limit; u32 timeout_cq; u32 reaped; }``
-    """
-
-    name = "counting"
-    ARGS = struct.Struct("<QIIII")
-
-    def run(self, ctx: bytearray, env: BpfEnv) -> int:
-        ptr = _ctx(ctx)[0]
-        ts_addr, runs, limit, cq, reaped = self.load_args(env, ptr)
-        out = memoryview(bytearray(16))
-        if env.reap_cqe(cq, out) == 0:
-            reaped += 1
-        runs += 1
-        if runs <= limit:
-            env.submit(prep_timeout(ts_addr, user_data=runs, cq_idx=cq).pack())
-            _set_wait(ctx, 1, cq)
-        self.store_args(env, ptr, [ts_addr, runs, limit, cq, reaped])
-        return 0
-
-
-class PingPong(_StandIn):
-    """The prototype's ``pingpong``: two requests bounce a counter through two CQs.
-
-    Each run reaps the counter from ``in_cq`` (the one with ``serve`` set starts at 0
-    instead), emits counter + 1 on ``out_cq`` and waits on ``in_cq``, until the counter
-    reaches ``limit``.  ``struct { u32 in_cq; u32 out_cq; u32 limit; u32 serve; s32 last;
-    u32 emitted; u32 runs; u32 pad; }``
-    """
-
-    name = "pingpong"
-    ARGS = struct.Struct("<IIIIiIII")
-
-    def run(self, ctx: bytearray, env: BpfEnv) -> int:
-        ptr = _ctx(ctx)[0]
-        a = self.load_args(env, ptr)
-        in_cq, out_cq, limit, serve, last, emitted, runs, _ = a
-        a[6] = runs + 1
-        out = memoryview(bytearray(16))
-        if env.reap_cqe(in_cq, out) == 0:
-            value = CQE_STRUCT.unpack(out)[1]
-        elif serve and emitted == 0:
-            value = -1
-        else:
-            _set_wait(ctx, 1, in_cq)
-            self.store_args(env, ptr, a)
-            return 0
-        a[4] = value
-        if value < limit:
-            env.emit_cqe(out_cq, 0xB0B, value + 1, 0)
-            a[5] = emitted + 1
-            if value + 1 < limit:
-                _set_wait(ctx, 1, in_cq)
-        self.store_args(env, ptr, a)
-        return 0
-
-
-class WriteFile(_StandIn):
-    """The prototype's ``write_file``: keep ``depth`` WRITEs in flight until a file is written.
-
-    Chunk ``i`` (``chunk`` bytes from ``buf + i*chunk``) goes to file offset ``i*chunk``.
-    Completions arrive on ``cq``; each run reaps them all, tops the queue up and waits for one.
-    ``struct { s32 fd; u32 chunk; u64 buf; u32 total; u32 next; u32 inflight; u32 done;
-    u32 max_inflight; u32 cq; u32 depth; u32 errors; }``
-    """
-
-    name = "write_file"
-    ARGS = struct.Struct("<iIQIIIIIIII")
-
-    def run(self, ctx: bytearray, env: BpfEnv) -> int:
-        ptr = _ctx(ctx)[0]
-        fd, chunk, buf, total, nxt, inflight, done, max_inflight, cq, depth, errors = \
-            self.load_args(env, ptr)
-        out = memoryview(bytearray(16))
-        while env.reap_cqe(cq, out) == 0:
-            inflight -= 1
-            done += 1
-            if CQE_STRUCT.unpack(out)[1] != chunk:
-                errors += 1
-        while inflight < depth and nxt < total:
-            sqe = prep_write(fd, buf + nxt * chunk, chunk, nxt * chunk, user_data=nxt, cq_idx=cq)
-            if env.submit(sqe.pack()) != 0:
-                break
-            nxt += 1
-            inflight += 1
-        max_inflight = max(max_inflight, inflight)
-        if done < total:
-            _set_wait(ctx, 1, cq)
-        self.store_args(env, ptr, [fd, chunk, buf, total, nxt, inflight, done, max_inflight, cq,
-                                   depth, errors])
-        return 0
 
 
 class CtxRecorder(_StandIn):
@@ -306,8 +188,8 @@ class CancelSelf(_StandIn):
         return 0
 
 
-_PROGRAMS = {cls.name: cls for cls in (Test, Counting, PingPong, WriteFile, CtxRecorder, Faulting,
-                                       Waiter, SubmitMany, SubmitChain, HelperProbe, CancelSelf)}
+_PROGRAMS = {cls.name: cls for cls in (CtxRecorder, Faulting, Waiter, SubmitMany, SubmitChain,
+                                       HelperProbe, CancelSelf)}
 
 
 def load(name: str) -> _StandIn:

@@ -29,7 +29,7 @@ def _one(ring: Ring, sqe) -> tuple[int, int]:  # type: ignore[no-untyped-def]
 def test_nonzero_ioprio_len_addr_is_einval(
     load_program: LoadProgram, ring: Ring, field: str,
 ) -> None:
-    ring.register_bpf(0, load_program("test"))
+    ring.register_bpf(0, load_program("waiter"))
     sqe = prep_bpf(0, user_data=5)
     setattr(sqe, field, 1)
     assert _one(ring, sqe) == (5, -EINVAL)
@@ -40,22 +40,22 @@ def test_nonzero_ioprio_len_addr_is_einval(
 def test_empty_or_out_of_range_slot_is_efault(
     load_program: LoadProgram, ring: Ring, slot: int,
 ) -> None:
-    ring.register_bpf(0, load_program("test"))
+    ring.register_bpf(0, load_program("waiter"))
     assert _one(ring, prep_bpf(slot, user_data=6)) == (6, -EFAULT)
 
 
 def test_table_has_100_slots_and_refuses_reregistration(
     load_program: LoadProgram, ring: Ring,
 ) -> None:
-    ring.register_bpf(BPF_MAX_PROGRAMS - 1, load_program("test"))
+    ring.register_bpf(BPF_MAX_PROGRAMS - 1, load_program("waiter"))
     with pytest.raises(RegistrationError) as busy:
-        ring.register_bpf(BPF_MAX_PROGRAMS - 1, load_program("waiter"))
+        ring.register_bpf(BPF_MAX_PROGRAMS - 1, load_program("faulting"))
     assert busy.value.errno == EBUSY
-    assert "already holds program 'test'" in str(busy.value)
+    assert "already holds program 'waiter'" in str(busy.value)
     with pytest.raises(RegistrationError) as out_of_range:
-        ring.register_bpf(BPF_MAX_PROGRAMS, load_program("test"))
+        ring.register_bpf(BPF_MAX_PROGRAMS, load_program("waiter"))
     assert out_of_range.value.errno == EINVAL
-    assert ring.unregister_bpf(BPF_MAX_PROGRAMS - 1).name == "test"
+    assert ring.unregister_bpf(BPF_MAX_PROGRAMS - 1).name == "waiter"
     with pytest.raises(RegistrationError) as empty:
         ring.unregister_bpf(BPF_MAX_PROGRAMS - 1)
     assert empty.value.errno == ENOENT

@@ -1,5 +1,6 @@
-"""The prototype's ``test`` example: a program emits one CQE and submits a NOP; both land
-where asked, and the request completes with (user_data, 0) on its own CQ."""
+"""The prototype's ``test`` example, compiled: the first run emits on CQ 0 and CQ 1, reaps
+both back, submits a NOP to CQ 0 and waits for it; the NOP's CQE re-runs the request, whose
+second run turns 29 into 31 in user memory before it completes."""
 
 from __future__ import annotations
 
@@ -7,23 +8,20 @@ import struct
 from collections.abc import Callable
 
 from uring.abi import prep_bpf
-from uring.program import BpfProgram
 from uring.ring import Ring
 
-LoadProgram = Callable[[str], BpfProgram]
+ARGS = struct.Struct("<IIIi QiI QiI")  # in, out, runs, submit_res, reaped[2]
 
 
-ARGS = struct.Struct("<IIQQii")
-
-
-def test_emit_and_submit_from_a_program(load_program: LoadProgram, ring: Ring) -> None:
-    ring.register_bpf(0, load_program("test"))
+def test_emit_reap_submit_and_rerun(ring: Ring, load_example: Callable[[str], object]) -> None:
+    obj = load_example("test")
+    ring.register_bpf(0, obj.programs["test"])  # type: ignore[attr-defined]
     args = ring.alloc.alloc(ARGS.size)
-    ring.user.write(args, ARGS.pack(1, 0, 0xFEED, 0xBEEF, -1, -1))
-    ring.queue(prep_bpf(0, user_data=args, cq_idx=2))
-    ring.submit(1, cq_idx=2, timeout=5)
-    ring.submit(1, cq_idx=0, timeout=5)
-    assert [(c.user_data, c.res) for c in ring.reap_cqes(1)] == [(0xFEED, 42)]
-    assert [(c.user_data, c.res) for c in ring.reap_cqes(0)] == [(0xBEEF, 0)]
-    assert [(c.user_data, c.res) for c in ring.reap_cqes(2)] == [(args, 0)]
-    assert ARGS.unpack(ring.user.read(args, ARGS.size))[4:] == (0, 0)
+    ring.user.write(args, ARGS.pack(29, 0, 0, -1, 0, 0, 0, 0, 0, 0))
+    ring.queue(prep_bpf(0, user_data=args))
+    ring.submit(2, timeout=5)
+    assert [(c.user_data, c.res) for c in ring.reap_cqes()] == [(0x7E570002, 0), (args, 0)]
+    a = ARGS.unpack(ring.user.read(args, ARGS.size))
+    assert a[:4] == (29, 31, 2, 0)
+    assert a[4:7] == (0x7E570000, 1, 0) and a[7:] == (0x7E570001, 2, 0)
+    assert ring.engine.stats.bpf_runs == 2 and ring.cq_ready(1) == 0

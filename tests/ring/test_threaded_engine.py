@@ -72,7 +72,7 @@ def test_registration_runs_on_the_engine_thread(
     ring.submit(1, timeout=5)
     assert ring.reap_cqe().res == 0
     with pytest.raises(OSError, match="already holds"):
-        ring.register_bpf(0, load_program("test"))
+        ring.register_bpf(0, load_program("waiter"))
     bufs = ring.setup_buf_ring(bgid=9, entries=4, buf_size=64)
     assert bufs.bgid == 9 and 9 in ring.engine.buf_groups
 

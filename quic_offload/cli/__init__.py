@@ -13,7 +13,7 @@ import logging
 import sys
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("bpf_tool",)
 
 
 def build_parser() -> argparse.ArgumentParser:

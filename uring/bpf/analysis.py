@@ -95,7 +95,10 @@ def join(a: Value, b: Value) -> Value:
 def widen(old: Value, new: Value) -> Value:
     if isinstance(old, Scalar) and isinstance(new, Scalar):
         lo = old.lo if new.lo >= old.lo else 0
-        hi = old.hi if new.hi <= old.hi else MASK64
+        if new.hi <= old.hi:
+            hi = old.hi
+        else:  # jump to the next natural bound, so 32-bit counters stay known as 32-bit
+            hi = next(b for b in (0xFF, 0xFFFF, MASK32, MASK64) if new.hi <= b)
         return Scalar(lo, hi)
     return new
 
@@ -443,7 +446,9 @@ def scalar_alu(aop: int, a: Scalar, b: Scalar, bits: int, insn: Insn) -> Scalar:
         return Scalar(0, a.hi)
     if aop == isa.BPF_AND:
         return Scalar(0, min(a.hi, b.hi))
-    if aop in (isa.BPF_OR, isa.BPF_XOR):
+    if aop == isa.BPF_OR:
+        return Scalar(max(a.lo, b.lo), bits_mask(max(a.hi, b.hi)))
+    if aop == isa.BPF_XOR:
         return Scalar(0, bits_mask(max(a.hi, b.hi)))
     if aop == isa.BPF_LSH:
         if b.hi < bits:

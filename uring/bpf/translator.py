@@ -55,7 +55,7 @@ from uring.bpf.memory import (
     stack_base,
     static_regions,
 )
-from uring.bpf.verifier import VerifiedProgram, successors
+from uring.bpf.verifier import VerifiedProgram, reads_writes, successors
 from uring.program import BpfRunError
 
 #: A merge block is copied into each predecessor while copies x instructions stays below this.
@@ -200,6 +200,7 @@ class _FunctionEmitter:
         self.fp_expr = str(stack_base(0) + STACK_SIZE) if self.is_main else "fp"
         self.sites: set[int] = set()
         self.build_blocks()
+        self.dead = self.dead_definitions()
 
     # -- blocks ---------------------------------------------------------------------------------
 
@@ -239,12 +240,25 @@ class _FunctionEmitter:
         for b in self.blocks.values():
             for succ in b.succ:
                 self.blocks[succ].preds.append(b.start)
-        # loop heads (targets of backward edges) are always dispatch cases
+        # loop heads (targets of DFS back edges) are always dispatch cases: that breaks every
+        # cycle, so everything else can be laid out as nested ifs
         self.labels = {self.start}
-        for b in self.blocks.values():
-            for succ in b.succ:
-                if succ <= self.last_pc[b.start]:
-                    self.labels.add(succ)
+        self.back_edges: set[tuple[int, int]] = set()
+        on_stack, done = {self.start}, set()
+        stack = [(self.start, iter(self.blocks[self.start].succ))]
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                on_stack.discard(node)
+                done.add(node)
+            elif nxt in on_stack:
+                self.labels.add(nxt)
+                self.back_edges.add((node, nxt))
+            elif nxt not in done:
+                on_stack.add(nxt)
+                stack.append((nxt, iter(self.blocks[nxt].succ)))
         # a merge block is copied into each predecessor while that stays small
         copies: dict[int, int] = {}
         for lead in sorted(self.blocks):
@@ -252,11 +266,74 @@ class _FunctionEmitter:
             if lead in self.labels:
                 copies[lead] = 1
                 continue
-            c = sum(copies.get(p, 1) for p in b.preds if p < lead)
+            c = sum(copies.get(p, 1) for p in b.preds if (p, lead) not in self.back_edges)
             if c > 1 and (c * self._count(b) > DUP_BUDGET or c > MAX_COPIES):
                 self.labels.add(lead)
                 c = 1
             copies[lead] = max(c, 1)
+
+    # -- liveness -------------------------------------------------------------------------------
+
+    def _uses_defs(self, pc: int) -> tuple[int, int, bool]:
+        """(registers the generated code reads, registers written, removable if unused)."""
+        insn = self.insns[pc]
+        s = self.st_in[pc]
+        op, cls = insn.opcode, insn.opcode & 0x07
+        reads, writes = reads_writes(insn, self.tr.helpers)
+        removable = False
+        if op == isa.OP_CALL:
+            reads = 0b111110  # generic helper calls and bpf-to-bpf calls pass R1..R5
+        elif op == isa.OP_EXIT:
+            reads = 1 if not (self.is_main and self.tr.debug) else (1 << 11) - 1
+        elif cls in (isa.BPF_ALU, isa.BPF_ALU64) or op == isa.OP_LD_IMM64:
+            removable = True
+        elif cls == isa.BPF_LDX:
+            removable = self.tr.analysis.access_ok(
+                s.regs[insn.src], insn.off, isa.SIZE_BYTES[op & 0x18], False)
+        for r in range(11):
+            if reads >> r & 1 and (r == isa.FRAME_REG or self.literal(s.regs[r]) is not None):
+                reads &= ~(1 << r)
+        return reads, writes, removable
+
+    def dead_definitions(self) -> set[int]:
+        """Instructions whose only effect is a register nobody reads afterwards."""
+        pcs = [pc for b in self.blocks.values() for pc in self._pcs(b)]
+        info = {pc: self._uses_defs(pc) for pc in pcs}
+        dead: set[int] = set()
+        while True:
+            live_in: dict[int, int] = dict.fromkeys(pcs, 0)
+            changed = True
+            while changed:
+                changed = False
+                for pc in reversed(pcs):
+                    out = 0
+                    for nxt in successors(self.insns, pc):
+                        out |= live_in.get(nxt, 0)
+                    reads, writes, _ = info[pc]
+                    new = out if pc in dead else out & ~writes | reads
+                    if new != live_in[pc]:
+                        live_in[pc] = new
+                        changed = True
+            newly = set()
+            for pc in pcs:
+                reads, writes, removable = info[pc]
+                if not removable or pc in dead:
+                    continue
+                out = 0
+                for nxt in successors(self.insns, pc):
+                    out |= live_in.get(nxt, 0)
+                if not out & writes:
+                    newly.add(pc)
+            if not newly:
+                return dead
+            dead |= newly
+
+    def _pcs(self, b: _Block) -> list[int]:
+        out, pc = [], b.start
+        while pc < b.end:
+            out.append(pc)
+            pc += 2 if self.insns[pc].opcode == isa.OP_LD_IMM64 else 1
+        return out
 
     def _runs_code(self, insn: Insn) -> bool:
         if insn.opcode != isa.OP_CALL:
@@ -339,16 +416,19 @@ class _FunctionEmitter:
         return out + self.edge(lp, b.succ[0], k, nesting)
 
     def edge(self, from_pc: int, target: int, k: int, nesting: int) -> list[str]:
+        out = []
+        if target <= from_pc:  # a taken backward jump: the budget check point
+            out += [f"n += {k}",
+                    f"if n > BUDGET: st.count = n; raise st.budget_exceeded({from_pc})"]
+            k = 0
         if target in self.labels or nesting > MAX_NESTING:
             self.labels.add(target)
             self.pending.append(target)
             self.dispatched = True
-            out = [f"n += {k}"] if k else []
-            if target <= from_pc:
-                out.append(f"if n > BUDGET: st.count = n; raise st.budget_exceeded({from_pc})")
-            out += [f"pc = {target}", "continue"]
-            return out
-        return self.emit_from(target, k, nesting)
+            if k:
+                out.append(f"n += {k}")
+            return out + [f"pc = {target}", "continue"]
+        return out + self.emit_from(target, k, nesting)
 
     def emit_exit(self, k: int) -> list[str]:
         out = [f"st.count = n + {k}" if k else "st.count = n"]
@@ -373,8 +453,11 @@ class _FunctionEmitter:
                 break
             text = format_insn(self.insns, pc, map_name=lambda i: self.tr.maps[i].name,
                                helper_name=self.tr.helpers.name_of)
-            out.append(f"# {pc}: {text}")
-            out += self.insn_code(pc, done)
+            if pc in self.dead:
+                out.append(f"# {pc}: {text}  (result unused)")
+            else:
+                out.append(f"# {pc}: {text}")
+                out += self.insn_code(pc, done)
             pc += 2 if insn.opcode == isa.OP_LD_IMM64 else 1
         self.body_cache[b.start] = out
         return out

@@ -404,7 +404,7 @@ class _FunctionEmitter:
         lp = self.last_pc[lead]
         last = self.insns[lp]
         if last.opcode == isa.OP_EXIT:
-            out += self.emit_exit(k)
+            out += self.emit_exit(k, self.state(lp))
             return out
         if isa.is_jump(last) and len(b.succ) == 2:
             cond = self.condition(lp)
@@ -430,12 +430,13 @@ class _FunctionEmitter:
             return out + [f"pc = {target}", "continue"]
         return out + self.emit_from(target, k, nesting)
 
-    def emit_exit(self, k: int) -> list[str]:
+    def emit_exit(self, k: int, s: State) -> list[str]:
         out = [f"st.count = n + {k}" if k else "st.count = n"]
         if self.is_main and self.tr.debug:
-            out.append(f"return [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, {self.fp_expr}], st")
+            regs = ", ".join(self.reg(r, s) for r in range(11))
+            out.append(f"return [{regs}], st")
         else:
-            out.append("return r0")
+            out.append(f"return {self.reg(0, s)}")
         return out
 
     def block_body(self, b: _Block) -> list[str]:

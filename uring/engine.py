@@ -27,6 +27,7 @@ import itertools
 import logging
 import os
 import select
+import struct
 import threading
 import time
 import weakref
@@ -56,6 +57,8 @@ from uring.abi import (
     IOSQE_CQE_SKIP_SUCCESS,
     IOSQE_IO_HARDLINK,
     IOSQE_IO_LINK,
+    SQE_SIZE,
+    SQE_STRUCT,
 )
 from uring.backends import Backend, open_backend
 from uring.bpf_env import EngineBpfEnv
@@ -76,11 +79,16 @@ from uring.requests import (
     ChainBuilder,
     Request,
 )
+from uring.ring_memory import SQ_HEAD, SQ_TAIL
 from uring.rings import CompletionQueue, RingRegion, SubmissionQueue
 
 log = logging.getLogger("uring.engine")
 
 _M32 = 0xFFFFFFFF
+_U32 = struct.Struct("<I")
+_u32_unpack = _U32.unpack_from
+_u32_pack = _U32.pack_into
+_sqe_unpack = SQE_STRUCT.unpack_from
 #: SQE flags the engine implements (FIXED_FILE and IO_DRAIN are refused with -EINVAL).
 _SUPPORTED_SQE_FLAGS = (IOSQE_IO_LINK | IOSQE_IO_HARDLINK | IOSQE_ASYNC
                         | IOSQE_CQE_SKIP_SUCCESS | IOSQE_BUFFER_SELECT)
@@ -131,6 +139,11 @@ class Engine:
         self.layout = region.layout
         self.mem = region.user_memory()
         self.sq: SubmissionQueue = region.sq()
+        self._sq_buf = region.view
+        self._sq_head_off = self.layout.sq_off + SQ_HEAD
+        self._sq_tail_off = self.layout.sq_off + SQ_TAIL
+        self._sq_mask = self.layout.sq_entries - 1
+        self._sqes_off = self.layout.sqes_off
         self.cqs: list[CompletionQueue] = [region.cq(i) for i in range(len(self.layout.cq_entries))]
         self.n_cqs = len(self.cqs)
         self._cq0 = self.cqs[0]
@@ -219,7 +232,8 @@ class Engine:
                             break
                     self.backend.wait(wait_ns)
                     self._progress()
-            self._signal()
+            if self._dirty:
+                self._signal()
         if submitted:
             return submitted
         return -ETIME if timed_out else 0
@@ -413,6 +427,11 @@ class Engine:
 
     def _progress(self) -> None:
         """Do every piece of work that needs no waiting."""
+        if self._control or self._inbox or self._rerun or self._overflow:
+            self._progress_slow()
+        self.backend.flush()
+
+    def _progress_slow(self) -> None:
         if self._control:
             self._run_control()
         if self._inbox:
@@ -426,7 +445,6 @@ class Engine:
                 ops.bpf.run(self, rerun.popleft())
         if self._overflow:
             self._flush_overflow()
-        self.backend.flush()
 
     def _run_control(self) -> None:
         while self._control:
@@ -454,33 +472,53 @@ class Engine:
     # =========================================================================================
 
     def _consume_sq(self, to_submit: int) -> int:
-        sq = self.sq
-        head = sq.head()
-        n = min((sq.tail() - head) & _M32, to_submit)
+        buf = self._sq_buf
+        head_off = self._sq_head_off
+        head = _u32_unpack(buf, head_off)[0]
+        n = (_u32_unpack(buf, self._sq_tail_off)[0] - head) & _M32
+        if n > to_submit:
+            n = to_submit
         if not n:
             return 0
-        read = sq.read_sqe
-        sqes = [read(head + i) for i in range(n)]
-        sq.set_head(head + n)
+        mask = self._sq_mask
+        base = self._sqes_off
+        if n == 1:
+            sqes = [_sqe_unpack(buf, base + (head & mask) * SQE_SIZE)]
+        else:
+            sqes = [_sqe_unpack(buf, base + ((head + i) & mask) * SQE_SIZE) for i in range(n)]
+        _u32_pack(buf, head_off, (head + n) & _M32)  # the slots are free again
         self.stats.sqes_consumed += n
         self.submit_batch(sqes)
         return n
 
     def submit_batch(self, sqes: list[tuple]) -> None:
         """Dispatch SQE tuples as one submission batch (links may span them)."""
-        chain = ChainBuilder()
-        for sqe in sqes:
-            req = Request(sqe)
-            if not req.flags & LINK_FLAGS and chain.tail is None and req.opcode != \
-                    IORING_OP_LINK_TIMEOUT:
-                self._issue_soon(req)
-                continue
-            ready = chain.add(req, req.opcode == IORING_OP_LINK_TIMEOUT)
-            if ready is not None:
-                self._issue_soon(ready)
-        leftover = chain.close()
-        if leftover is not None:
-            self._issue_soon(leftover)
+        chain: ChainBuilder | None = None
+        outer = self._issuing
+        self._issuing = True
+        queue = self._issue_queue
+        try:
+            for sqe in sqes:
+                req = Request(sqe)
+                if chain is None and not req.flags & LINK_FLAGS and \
+                        req.opcode != IORING_OP_LINK_TIMEOUT:
+                    self._issue(req)
+                else:
+                    if chain is None:
+                        chain = ChainBuilder()
+                    ready = chain.add(req, req.opcode == IORING_OP_LINK_TIMEOUT)
+                    if ready is not None:
+                        self._issue(ready)
+                while queue:
+                    self._issue(queue.popleft())
+            if chain is not None:
+                leftover = chain.close()
+                if leftover is not None:
+                    self._issue(leftover)
+                while queue:
+                    self._issue(queue.popleft())
+        finally:
+            self._issuing = outer
 
     def _issue_soon(self, req: Request) -> None:
         """Issue ``req`` now, or right after the issue in progress (keeps the stack flat)."""
@@ -519,13 +557,20 @@ class Engine:
         if handler is None:
             self.complete(req, -EINVAL)
             return
-        if req.opcode not in _UNTRACKED:
-            self._track(req)
         if req.link_timeout is not None:
             ops.timeout.arm_link_timeout(self, req.link_timeout)
         handler(self, req)
+        # still in flight: make it findable by ASYNC_CANCEL (ops that must be findable while
+        # their handler runs, like BPF, track themselves earlier)
+        if req.state != DONE and not req.tracked and req.opcode not in _UNTRACKED:
+            self._track(req)
 
     # -- tracking for ASYNC_CANCEL ------------------------------------------------------------
+
+    def track(self, req: Request) -> None:
+        """Make ``req`` findable by ASYNC_CANCEL from now on."""
+        if not req.tracked:
+            self._track(req)
 
     def _track(self, req: Request) -> None:
         req.tracked = True

@@ -39,6 +39,10 @@ UIO_MAXIOV = 1024
 
 _msghdr_unpack = MSGHDR_STRUCT.unpack_from
 _msghdr_pack = MSGHDR_STRUCT.pack_into
+#: a msghdr directly followed by its single iovec, packed in one call
+_MSGHDR_IOV1 = struct.Struct(MSGHDR_STRUCT.format + "QQ")
+_msghdr_iov1_pack = _MSGHDR_IOV1.pack_into
+_iovec_unpack = struct.Struct("<QQ").unpack_from
 _iovecs_cache: dict[int, struct.Struct] = {}
 _U32 = struct.Struct("<I")
 _I32 = struct.Struct("<i")
@@ -52,24 +56,30 @@ def _iovecs_struct(n: int) -> struct.Struct:
 
 
 class KernelArena:
-    """Fixed-size slots of engine memory with stable real addresses."""
+    """Fixed-size slots of engine memory with stable real addresses.
 
-    __slots__ = ("_chunks", "_bases", "_views", "_free")
+    ``addresses[handle]`` is a slot's real address; hot paths index it directly.
+    """
+
+    __slots__ = ("_chunks", "_bases", "_views", "_free", "addresses")
 
     def __init__(self) -> None:
         self._chunks: list[ctypes.Array] = []
         self._bases: list[int] = []
         self._views: list[memoryview] = []
         self._free: list[int] = []
+        self.addresses: list[int] = []
 
     def alloc(self) -> int:
         """A slot handle; its memory is at :meth:`address` and :meth:`view`."""
         if not self._free:
             chunk = (ctypes.c_char * (SLOT_SIZE * _SLOTS_PER_CHUNK))()
             first = len(self._chunks) * _SLOTS_PER_CHUNK
+            base = ctypes.addressof(chunk)
             self._chunks.append(chunk)
-            self._bases.append(ctypes.addressof(chunk))
+            self._bases.append(base)
             self._views.append(memoryview(chunk).cast("B"))
+            self.addresses.extend(base + i * SLOT_SIZE for i in range(_SLOTS_PER_CHUNK))
             self._free.extend(range(first + _SLOTS_PER_CHUNK - 1, first - 1, -1))
         return self._free.pop()
 
@@ -77,7 +87,7 @@ class KernelArena:
         self._free.append(handle)
 
     def address(self, handle: int) -> int:
-        return self._bases[handle // _SLOTS_PER_CHUNK] + (handle % _SLOTS_PER_CHUNK) * SLOT_SIZE
+        return self.addresses[handle]
 
     def view(self, handle: int) -> memoryview:
         """The slot's bytes (a window on the chunk; keep it short-lived)."""
@@ -173,6 +183,23 @@ def build_kernel_msg(mem: UserMemory, arena: KernelArena, user_msghdr: int, *,
         control = 0
     if not with_iov:
         iovlen = 0
+    if iovlen == 1:  # the common case: one buffer, packed with the msghdr in one call
+        ioff = iov - base
+        if ioff < 0 or ioff + IOVEC_SIZE > size:
+            raise KernelStructError(EFAULT, f"msg_iov {iov:#x} outside user memory")
+        ibase, ilen = _iovec_unpack(mem.view, ioff)
+        if ilen:
+            if ibase - base < 0 or ibase - base + ilen > size:
+                raise KernelStructError(EFAULT, f"iov_base {ibase:#x}+{ilen} outside user memory")
+            ibase += delta
+        else:
+            ibase = 0
+        handle = arena.alloc()
+        kaddr = arena.addresses[handle]
+        chunk, soff = arena.chunk_view(handle)
+        _msghdr_iov1_pack(chunk, soff, name, namelen, kaddr + MSGHDR_SIZE, 1, control,
+                          controllen, 0, ibase, ilen)
+        return KernelMsg(kaddr, user_msghdr, namelen, controllen, arena, handle, None)
     if iovlen > UIO_MAXIOV:
         raise KernelStructError(EMSGSIZE, f"msg_iovlen {iovlen} exceeds {UIO_MAXIOV}")
     iovecs: tuple = ()
@@ -196,7 +223,7 @@ def build_kernel_msg(mem: UserMemory, arena: KernelArena, user_msghdr: int, *,
     if iovlen <= SLOT_IOVECS:
         handle = arena.alloc()
         chunk, soff = arena.chunk_view(handle)
-        kaddr = arena.address(handle)
+        kaddr = arena.addresses[handle]
         own = None
         owner: KernelArena | None = arena
     else:

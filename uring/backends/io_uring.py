@@ -78,6 +78,16 @@ _EINTR = errno.EINTR
 _MIN_SQ = 256
 
 
+class _Special:
+    """What a non-I/O kernel token stands for (I/O tokens map straight to their request)."""
+
+    __slots__ = ("kind", "payload")
+
+    def __init__(self, kind: int, payload: object) -> None:
+        self.kind = kind
+        self.payload = payload
+
+
 class _Mirror:
     """Kernel-facing copy of one provided-buffer ring (page-aligned, real addresses)."""
 
@@ -102,7 +112,7 @@ class IoUringBackend(Backend):
                                    flags=IORING_SETUP_SUBMIT_ALL)
         except KernelRingError as exc:
             raise BackendUnavailable(exc.errno, f"io_uring unavailable: {exc}") from exc
-        self._tokens: dict[int, tuple[int, object]] = {}
+        self._tokens: dict[int, object] = {}
         self._next_token = 1
         self._mirrors: dict[int, _Mirror] = {}
 
@@ -118,7 +128,7 @@ class IoUringBackend(Backend):
     def _token(self, kind: int, payload: object) -> int:
         token = self._next_token
         self._next_token = token + 1 if token < (1 << 62) else 1
-        self._tokens[token] = (kind, payload)
+        self._tokens[token] = _Special(kind, payload)
         return token
 
     def _push(self, opcode: int, flags: int, ioprio: int, fd: int, off: int, addr: int,
@@ -133,9 +143,13 @@ class IoUringBackend(Backend):
 
     def _io(self, req: Request, opcode: int, flags: int, ioprio: int, fd: int, off: int,
             addr: int, length: int, op_flags: int, buf_index: int = 0) -> None:
-        token = self._token(_T_IO, req)
+        token = self._next_token
+        self._next_token = token + 1 if token < (1 << 62) else 1
+        self._tokens[token] = req
         req.token = token
-        self._push(opcode, flags, ioprio, fd, off, addr, length, op_flags, token, buf_index)
+        if not self.ring.push(opcode, flags, ioprio, fd, off, addr, length, op_flags, token,
+                              buf_index):
+            self._push(opcode, flags, ioprio, fd, off, addr, length, op_flags, token, buf_index)
 
     def nop(self, req: Request) -> None:
         self._io(req, IORING_OP_NOP, 0, 0, -1, 0, 0, 0, 0)
@@ -252,38 +266,41 @@ class IoUringBackend(Backend):
     def _dispatch(self) -> None:
         ring = self.ring
         tokens = self._tokens
-        while True:
-            cqes = ring.reap()
-            if not cqes:
-                return
+        cqes = ring.reap()
+        while cqes:
             for token, res, cflags in cqes:
-                if cflags & IORING_CQE_F_MORE:
-                    kind, payload = tokens.get(token, (_T_IGNORE, None))
-                else:
-                    kind, payload = tokens.pop(token, (_T_IGNORE, None))
-                if kind == _T_IO:
-                    if cflags & IORING_CQE_F_MORE:
-                        self._on_more(payload, res, cflags)
+                more = cflags & IORING_CQE_F_MORE
+                entry = tokens.get(token) if more else tokens.pop(token, None)
+                if entry is None:
+                    continue
+                if entry.__class__ is not _Special:
+                    if more:
+                        self._on_more(entry, res, cflags)
                     else:
-                        self._on_done(payload, res, cflags)
-                elif kind == _T_TIMER:
-                    req, handle, alive, _token = payload  # type: ignore[misc]
+                        self._on_done(entry, res, cflags)
+                    continue
+                kind = entry.kind  # type: ignore[attr-defined]
+                payload = entry.payload  # type: ignore[attr-defined]
+                if kind == _T_TIMER:
+                    req, handle, alive, _token = payload
                     self._arena.free(handle)
                     if alive:
-                        payload[2] = False  # type: ignore[index]
+                        payload[2] = False
                         if req.timer is payload:
                             req.timer = None
                         if res != -ECANCELED:
                             self._on_timer(req)
                 elif kind == _T_CANCEL:
-                    payload(res)  # type: ignore[operator]
+                    payload(res)
                 elif kind == _T_WAKE:
-                    fd, callback = payload  # type: ignore[misc]
+                    fd, callback = payload
                     callback()
-                    if not cflags & IORING_CQE_F_MORE:
+                    if not more:
                         self.add_wakeup_fd(fd, callback)
-            if ring.pending:
-                self._submit(0, None)
+            if not ring.pending:
+                return
+            self._submit(0, None)
+            cqes = ring.reap()
 
     def close(self) -> None:
         """Cancel everything in flight and wait for the kernel to let go of user memory
@@ -307,7 +324,8 @@ class IoUringBackend(Backend):
             self.ring.close()
 
     def _live_operations(self) -> bool:
-        return any(kind in (_T_IO, _T_TIMER) for kind, _ in self._tokens.values())
+        return any(e.__class__ is not _Special or e.kind == _T_TIMER  # type: ignore[attr-defined]
+                   for e in self._tokens.values())
 
 
 def probe() -> tuple[bool, str]:

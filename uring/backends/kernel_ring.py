@@ -9,6 +9,7 @@ uses acquire/release).
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 import struct
@@ -38,6 +39,9 @@ _u32_pack = _U32.pack_into
 _sqe_pack = SQE_STRUCT.pack_into
 _cqe_unpack = CQE_STRUCT.unpack_from
 _M32 = 0xFFFFFFFF
+_syscall = libc._syscall
+#: io_uring_enter results that are normal outcomes of a wait, not failures
+_WAIT_OUTCOMES = (-errno.ETIME, -errno.EINTR, -errno.EBUSY)
 
 
 class KernelRingError(OSError):
@@ -151,10 +155,13 @@ class KernelRing:
                 argsz = GETEVENTS_ARG_STRUCT.size
         if not to_submit and not flags:
             return 0
-        res = libc.io_uring_enter(self.fd, to_submit, min_complete, flags, arg, argsz)
+        res = _syscall(libc.SYS_io_uring_enter, self.fd, to_submit, min_complete, flags, arg,
+                       argsz)
+        if res < 0:
+            res = -ctypes.get_errno()
         if res >= 0:
             self._pending -= min(res, to_submit)
-        elif res not in (-62, -4, -16):  # ETIME, EINTR, EBUSY are normal outcomes of a wait
+        elif res not in _WAIT_OUTCOMES:
             raise _fail("io_uring_enter", res)
         return res
 

@@ -55,10 +55,11 @@ if TYPE_CHECKING:
     from uring.requests import Request
     from uring.user_memory import UserMemory
 
-_EPOLLIN = select.EPOLLIN
-_EPOLLOUT = select.EPOLLOUT
-_EPOLLERRS = select.EPOLLERR | select.EPOLLHUP
-_MSG_DONTWAIT = socket.MSG_DONTWAIT
+# plain ints: IntFlag arithmetic costs a Python-level call per operation
+_EPOLLIN = int(select.EPOLLIN)
+_EPOLLOUT = int(select.EPOLLOUT)
+_EPOLLERRS = int(select.EPOLLERR | select.EPOLLHUP)
+_MSG_DONTWAIT = int(socket.MSG_DONTWAIT)
 _RECVMSG_OUT_PACK = RECVMSG_OUT_STRUCT.pack_into
 #: Datagrams a multishot receive takes per readiness event before yielding to other work.
 _MULTISHOT_BATCH = 32

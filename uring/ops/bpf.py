@@ -48,6 +48,7 @@ def issue_bpf(engine: Engine, req: Request) -> None:
         return
     req.io = program
     req.wait = WAIT_BPF
+    engine.track(req)  # findable (and -EALREADY) while its program runs
     if engine.in_bpf:
         engine._rerun.append(req)
         return

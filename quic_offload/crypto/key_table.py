@@ -1,0 +1,863 @@
+"""The crypto helper shim: 1-RTT keys of parked connections, indexed by slot.
+
+BPF programs cannot do AEAD, and must never see key material.  They name a connection's
+keys by a small integer *slot*; the engine's helpers call this table to seal packets the
+program decided to send and to open datagrams it received.  Key material goes in through
+:meth:`KeyTable.install` and comes out only through :meth:`KeyTable.export`, the resume
+path of the adapter.  It is kept in one ``bytearray`` per slot so :meth:`KeyTable.wipe`
+can overwrite it in place; ``repr``, exceptions and logs never show it.
+
+Key update (RFC 9001 §6) is followed here, not decided: a packet whose key-phase bit
+differs from the current receive phase is tried with the *next* keys (derived with
+"quic ku" on first need, then kept) unless its packet number is below the first one
+received in the current phase and previous keys are still held, in which case it is a
+reordered packet of the previous phase.  When the next keys open a packet, the receive
+side moves on, the previous keys are kept for reordered packets until
+:meth:`KeyTable.discard_previous_keys` (call it about three PTOs later), and the send
+side follows if the peer initiated the update.  :meth:`KeyTable.initiate_key_update`
+starts one from this side.  Header-protection keys never change.
+
+Memory.  A cold slot holds only its key bytes (a few hundred bytes).  The OpenSSL cipher
+contexts that make sealing and opening fast cost about 8 KiB per slot (two AEAD
+contexts of ~2.6 KiB, two header-protection contexts of ~0.8–1.5 KiB), far over the
+1 KiB budget of a parked connection, so only the ``warm_slots`` most recently used
+slots keep them; the others rebuild them on use (a few microseconds, paid at most twice
+per keepalive interval).  ``bench/bench_crypto_memory.py`` measures both sides.
+
+Hot-path conventions: :meth:`seal_ping` / :meth:`seal_ack` / :meth:`open_datagram` never
+raise for network input (the receive path returns an :class:`RxStatus`); they raise only
+for caller errors (:class:`SlotError`, bad arguments).  :meth:`seal` / :meth:`open` are
+the general forms and raise specific exceptions.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from cryptography.exceptions import InvalidTag
+
+from ..packet.errors import (
+    PROTOCOL_VIOLATION,
+    PacketError,
+    PacketNumberError,
+    ReservedBitsError,
+    SampleUnavailableError,
+)
+from ..packet.frame_classifier import PayloadKind, classify_payload
+from ..packet.frames import AckRange, encode_ack_delay
+from ..packet.header_protection import SAMPLE_LENGTH, SAMPLE_OFFSET
+from ..packet.packet_builder import ack_payload, ping_payload
+from ..packet.packet_number import PACKET_NUMBER_MAX
+from ..packet.short_header import (
+    FORM_BIT,
+    KEY_PHASE_BIT,
+    MAX_CID_LENGTH,
+    RESERVED_BITS,
+    packet_number_offset,
+)
+from .errors import (
+    DecryptionError,
+    EmptySlotError,
+    KeyUpdateError,
+    PacketNumberReuseError,
+    SlotInUseError,
+    SlotRangeError,
+)
+from .key_schedule import derive_hp_into, derive_key_iv_into, derive_next_secret_into
+from .received_packet import ReceivedPacket, RxStatus
+from .suites import IV_LENGTH, CipherSuite, QuicVersion, suite_spec, version_labels
+
+#: Default number of slots that keep live cipher contexts.
+DEFAULT_WARM_SLOTS = 1024
+
+#: RxStatus for each PayloadKind, indexed by the kind's value (no enum lookups on the
+#: hot path: attribute access on an Enum class is slow).
+_STATUS_FOR_KIND = tuple(
+    {
+        PayloadKind.CONTROL_ONLY: RxStatus.CONTROL_ONLY,
+        PayloadKind.CONNECTION_CLOSE: RxStatus.CONNECTION_CLOSE,
+        PayloadKind.OTHER: RxStatus.OTHER_FRAMES,
+    }[kind]
+    for kind in PayloadKind
+)
+_PROTOCOL_ERROR = RxStatus.PROTOCOL_ERROR
+_DROPPED = ReceivedPacket(RxStatus.DROPPED)
+_LONG_HEADER = ReceivedPacket(RxStatus.LONG_HEADER)
+_UNDECRYPTABLE = ReceivedPacket(RxStatus.UNDECRYPTABLE)
+_new_received = tuple.__new__
+_from_bytes = int.from_bytes
+_BYTE = tuple(bytes((value,)) for value in range(256))
+_PING_PAYLOADS = (b"",) + tuple(ping_payload(pn_length) for pn_length in range(1, 5))
+
+
+@dataclass(frozen=True)
+class ExportedKeys:
+    """Current key state of a slot, for the adapter's resume path (the only way key
+    material leaves the table).  Secrets are omitted from ``repr``."""
+
+    suite: CipherSuite
+    version: QuicVersion
+    send_secret: bytes = field(repr=False)
+    recv_secret: bytes = field(repr=False)
+    #: Header-protection keys (unchanged since the first 1-RTT secret); pass them back to
+    #: :meth:`KeyTable.install` when re-parking after a key update.
+    send_hp_key: bytes = field(repr=False)
+    recv_hp_key: bytes = field(repr=False)
+    send_key_phase: int
+    recv_key_phase: int
+    #: Key updates since install (plus the ``generation`` given to install).  The send
+    #: side is one ahead while an update this side initiated is unconfirmed.
+    send_generation: int
+    recv_generation: int
+    #: Lowest packet number :meth:`KeyTable.seal` still accepts.
+    next_packet_number: int
+
+
+class OpenedPacket(NamedTuple):
+    """Result of :meth:`KeyTable.open`."""
+
+    packet_number: int
+    key_phase: int
+    spin: bool
+    #: Unprotected header (first byte through packet number).
+    header: bytes
+    payload: bytes
+    key_updated: bool
+
+
+class _Contexts:
+    """Live cipher contexts of a warm slot."""
+
+    __slots__ = (
+        "send_aead",
+        "send_iv",
+        "send_mask",
+        "recv_aead",
+        "recv_iv",
+        "recv_mask",
+        "previous_aead",
+        "previous_iv",
+        "next_aead",
+        "next_iv",
+    )
+
+    def __init__(self) -> None:
+        # each direction is built on first use, so a slot that only ever sends (or
+        # receives) while cold pays for one side
+        self.send_aead: Any = None
+        self.send_iv = 0
+        self.send_mask: Any = None
+        self.recv_aead: Any = None
+        self.recv_iv = 0
+        self.recv_mask: Any = None
+        self.previous_aead: Any = None
+        self.previous_iv = 0
+        self.next_aead: Any = None
+        self.next_iv = 0
+
+
+class _Slot:
+    """Key state of one connection.
+
+    ``material`` holds, for send then receive, ``secret ‖ key ‖ iv ‖ hp``.
+    """
+
+    __slots__ = (
+        "index",
+        "spec",
+        "labels",
+        "version",
+        "material",
+        "send_phase",
+        "send_generation",
+        "recv_phase",
+        "recv_generation",
+        "recv_first_pn",
+        "next_send_pn",
+        "previous",
+        "next_recv",
+        "contexts",
+    )
+
+    def __repr__(self) -> str:
+        return (
+            f"<slot {self.index} {self.spec.suite.name} send phase={self.send_phase} "
+            f"gen={self.send_generation} recv phase={self.recv_phase} "
+            f"gen={self.recv_generation}>"
+        )
+
+
+class KeyTable:
+    """1-RTT packet protection for up to ``capacity`` connections, by slot number."""
+
+    def __init__(self, capacity: int, *, warm_slots: int | None = DEFAULT_WARM_SLOTS) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity {capacity} must be at least 1")
+        if warm_slots is not None and warm_slots < 0:
+            raise ValueError(f"warm_slots {warm_slots} must be >= 0 (or None for all)")
+        self._slots: list[_Slot | None] = [None] * capacity
+        self._warm_limit = warm_slots
+        self._warm: OrderedDict[int, _Slot] = OrderedDict()
+        self._installed = 0
+
+    # ------------------------------------------------------------------ slot life cycle
+
+    @property
+    def capacity(self) -> int:
+        return len(self._slots)
+
+    def __len__(self) -> int:
+        return self._installed
+
+    def __contains__(self, slot: object) -> bool:
+        return isinstance(slot, int) and 0 <= slot < len(self._slots) and bool(self._slots[slot])
+
+    def __repr__(self) -> str:
+        return (
+            f"<KeyTable {self._installed}/{len(self._slots)} slots installed, "
+            f"{len(self._warm)} warm>"
+        )
+
+    def install(
+        self,
+        slot: int,
+        suite: int,
+        send_secret: bytes,
+        recv_secret: bytes,
+        key_phase: int = 0,
+        *,
+        version: int = QuicVersion.VERSION_1,
+        send_hp_key: bytes | None = None,
+        recv_hp_key: bytes | None = None,
+        generation: int = 0,
+        next_packet_number: int = 0,
+    ) -> None:
+        """Install a connection's current 1-RTT traffic secrets in an empty slot.
+
+        The header-protection keys are derived from the secrets unless given; after a
+        key update they must be given (from :meth:`export`), because header protection
+        keeps the key of the first 1-RTT secret.  ``next_packet_number`` is the lowest
+        packet number the slot will seal (nonce-reuse guard).
+        """
+        if not 0 <= slot < len(self._slots):
+            raise SlotRangeError(f"slot {slot} out of range (table has {len(self._slots)})")
+        if self._slots[slot] is not None:
+            raise SlotInUseError(f"slot {slot} already holds keys; wipe({slot}) first")
+        spec = suite_spec(suite)
+        labels = version_labels(version)
+        secret_len, key_len = spec.secret_length, spec.key_length
+        for name, secret in (("send_secret", send_secret), ("recv_secret", recv_secret)):
+            if len(secret) != secret_len:
+                raise ValueError(
+                    f"{name} is {len(secret)} bytes; {spec.suite.name} needs {secret_len}"
+                )
+        for name, hp in (("send_hp_key", send_hp_key), ("recv_hp_key", recv_hp_key)):
+            if hp is not None and len(hp) != key_len:
+                raise ValueError(f"{name} is {len(hp)} bytes; {spec.suite.name} needs {key_len}")
+        if key_phase not in (0, 1):
+            raise ValueError(f"key_phase {key_phase} must be 0 or 1")
+        if not 0 <= next_packet_number <= PACKET_NUMBER_MAX:
+            raise ValueError(f"next_packet_number {next_packet_number} out of range")
+
+        direction = secret_len + 2 * key_len + IV_LENGTH
+        material = bytearray(2 * direction)
+        view = memoryview(material)
+        for base, secret, hp in (
+            (0, send_secret, send_hp_key),
+            (direction, recv_secret, recv_hp_key),
+        ):
+            key_at = base + secret_len
+            iv_at = key_at + key_len
+            hp_at = iv_at + IV_LENGTH
+            view[base:key_at] = secret
+            derive_key_iv_into(spec, labels, secret, view[key_at:iv_at], view[iv_at:hp_at])
+            if hp is None:
+                derive_hp_into(spec, labels, secret, view[hp_at : hp_at + key_len])
+            else:
+                view[hp_at : hp_at + key_len] = hp
+        view.release()
+
+        entry = _Slot()
+        entry.index = slot
+        entry.spec = spec
+        entry.labels = labels
+        entry.version = QuicVersion(version)
+        entry.material = material
+        entry.send_phase = entry.recv_phase = key_phase
+        entry.send_generation = entry.recv_generation = generation
+        entry.recv_first_pn = -1
+        entry.next_send_pn = next_packet_number
+        entry.previous = None
+        entry.next_recv = None
+        entry.contexts = None
+        self._slots[slot] = entry
+        self._installed += 1
+
+    def wipe(self, slot: int) -> bool:
+        """Erase a slot's keys (overwriting them in place); False if it was empty."""
+        entry = self._lookup_maybe(slot)
+        if entry is None:
+            return False
+        self._slots[slot] = None
+        self._installed -= 1
+        self._warm.pop(slot, None)
+        entry.contexts = None
+        _erase(entry.material)
+        _erase(entry.previous)
+        _erase(entry.next_recv)
+        entry.previous = entry.next_recv = None
+        return True
+
+    def export(self, slot: int) -> ExportedKeys:
+        """Current secrets, HP keys, phases and generations of a slot (resume path)."""
+        entry = self._lookup(slot)
+        secret_len, key_len = entry.spec.secret_length, entry.spec.key_length
+        direction = secret_len + 2 * key_len + IV_LENGTH
+        hp_at = secret_len + key_len + IV_LENGTH
+        material = entry.material
+        return ExportedKeys(
+            suite=entry.spec.suite,
+            version=entry.version,
+            send_secret=bytes(material[:secret_len]),
+            recv_secret=bytes(material[direction : direction + secret_len]),
+            send_hp_key=bytes(material[hp_at : hp_at + key_len]),
+            recv_hp_key=bytes(material[direction + hp_at : direction + hp_at + key_len]),
+            send_key_phase=entry.send_phase,
+            recv_key_phase=entry.recv_phase,
+            send_generation=entry.send_generation,
+            recv_generation=entry.recv_generation,
+            next_packet_number=entry.next_send_pn,
+        )
+
+    def key_phase(self, slot: int) -> int:
+        """Key phase bit :meth:`seal` puts on packets of ``slot``."""
+        return self._lookup(slot).send_phase
+
+    def initiate_key_update(self, slot: int) -> None:
+        """Move the send side to the next key phase (RFC 9001 §6.1).
+
+        Refused while an update this side started is unconfirmed (no packet in the new
+        phase received yet).  The caller must also have had a packet of the current phase
+        acknowledged, which only it can know.
+        """
+        entry = self._lookup(slot)
+        if entry.send_generation != entry.recv_generation:
+            raise KeyUpdateError(
+                f"slot {slot}: key update to generation {entry.send_generation} is not "
+                "confirmed yet; wait for a packet in the new key phase"
+            )
+        self._update_send(entry)
+
+    def discard_previous_keys(self, slot: int) -> bool:
+        """Forget the previous receive keys (about 3 PTOs after a key update, RFC 9001
+        §6.5); False if none were held."""
+        entry = self._lookup(slot)
+        if entry.previous is None:
+            return False
+        _erase(entry.previous)
+        entry.previous = None
+        if entry.contexts is not None:
+            entry.contexts.previous_aead = None
+        return True
+
+    # ------------------------------------------------------------------ sealing
+
+    def seal(self, slot: int, header: bytes, payload: bytes, packet_number: int) -> bytes:
+        """AEAD-seal ``payload`` under ``header`` and apply header protection.
+
+        ``header`` is an unprotected short header ending in the truncated packet number
+        (as :func:`~quic_offload.packet.short_header.build_short_header` makes); its key
+        phase bit is replaced by the slot's current one.
+        """
+        entry = self._lookup(slot)
+        if not header or header[0] & FORM_BIT:
+            raise ValueError("seal takes a short header (first byte with the form bit clear)")
+        pn_length = (header[0] & 0x03) + 1
+        if len(header) < 1 + pn_length:
+            raise ValueError(f"header of {len(header)} bytes has no {pn_length}-byte PN")
+        truncated = int.from_bytes(header[-pn_length:], "big")
+        if truncated != packet_number & ((1 << (8 * pn_length)) - 1):
+            raise ValueError(
+                f"header packet number bytes {truncated:#x} are not the low {pn_length} "
+                f"bytes of packet number {packet_number}"
+            )
+        if pn_length + len(payload) < SAMPLE_OFFSET:
+            raise SampleUnavailableError(
+                f"{pn_length}-byte packet number and {len(payload)}-byte payload leave no "
+                "header-protection sample: pad the payload"
+            )
+        dcid = header[1:-pn_length]
+        first = header[0] & ~KEY_PHASE_BIT
+        return self._seal_short(entry, first, dcid, packet_number, pn_length, payload, None, 0)
+
+    def seal_ping(
+        self,
+        slot: int,
+        dcid: bytes,
+        packet_number: int,
+        largest_acked: int | None,
+        *,
+        spin: bool = False,
+        min_packet_size: int = 0,
+        out: bytearray | memoryview | None = None,
+        offset: int = 0,
+    ) -> bytes | int:
+        """A complete protected packet holding a padded PING.
+
+        The packet-number length follows from ``largest_acked`` (the largest PN the peer
+        acknowledged, None if none).  With ``out`` the packet is written at ``offset``
+        and its length returned; otherwise it is returned as ``bytes``.
+        """
+        try:
+            entry = self._slots[slot]
+        except (IndexError, TypeError):
+            entry = None
+        if entry is None or slot < 0:
+            entry = self._lookup(slot)
+        pn_length = _pn_length(packet_number, largest_acked)
+        if min_packet_size:
+            payload = ping_payload(pn_length, len(dcid), min_packet_size)
+        else:
+            payload = _PING_PAYLOADS[pn_length]
+        first = (0x60 if spin else 0x40) | (pn_length - 1)
+        return self._seal_short(entry, first, dcid, packet_number, pn_length, payload, out, offset)
+
+    def seal_ack(
+        self,
+        slot: int,
+        dcid: bytes,
+        packet_number: int,
+        largest_acked: int | None,
+        ranges: Sequence[AckRange],
+        ack_delay_us: int,
+        *,
+        ack_delay_exponent: int = 3,
+        ping: bool = False,
+        spin: bool = False,
+        ecn_counts: tuple[int, int, int] | None = None,
+        max_ranges: int | None = 64,
+        min_packet_size: int = 0,
+        out: bytearray | memoryview | None = None,
+        offset: int = 0,
+    ) -> bytes | int:
+        """A complete protected ACK-only packet (or PING+ACK with ``ping=True``).
+
+        ``ranges`` are the received packet numbers as ``(smallest, largest)`` inclusive
+        pairs, newest first; ``ack_delay_us`` is encoded with ``ack_delay_exponent``, the
+        exponent *this* endpoint advertised (the ACK sender's, RFC 9000 §19.3).
+        """
+        try:
+            entry = self._slots[slot]
+        except (IndexError, TypeError):
+            entry = None
+        if entry is None or slot < 0:
+            entry = self._lookup(slot)
+        pn_length = _pn_length(packet_number, largest_acked)
+        payload = ack_payload(
+            ranges,
+            encode_ack_delay(ack_delay_us, ack_delay_exponent),
+            pn_length=pn_length,
+            dcid_len=len(dcid),
+            ping=ping,
+            ecn_counts=ecn_counts,
+            max_ranges=max_ranges,
+            min_packet_size=min_packet_size,
+        )
+        first = (0x60 if spin else 0x40) | (pn_length - 1)
+        return self._seal_short(entry, first, dcid, packet_number, pn_length, payload, out, offset)
+
+    def _seal_short(
+        self,
+        entry: _Slot,
+        first: int,
+        dcid: bytes,
+        packet_number: int,
+        pn_length: int,
+        payload: bytes,
+        out: bytearray | memoryview | None,
+        offset: int,
+    ) -> bytes | int:
+        """Seal and protect one short-header packet; the shared tail of every send path."""
+        if packet_number < entry.next_send_pn:
+            raise PacketNumberReuseError(
+                f"slot {entry.index}: packet number {packet_number} is below "
+                f"{entry.next_send_pn}, the next unused one"
+            )
+        if len(dcid) > MAX_CID_LENGTH:
+            raise ValueError(f"connection ID of {len(dcid)} bytes is longer than 20")
+        contexts = entry.contexts
+        if contexts is None or contexts.send_aead is None:
+            contexts = self._contexts_for(entry, send=True)
+        elif self._warm_limit is not None:
+            self._warm.move_to_end(entry.index)
+        if entry.send_phase:
+            first |= KEY_PHASE_BIT
+        if pn_length == 1:
+            truncated = packet_number & 0xFF
+            header = _BYTE[first] + dcid + _BYTE[truncated]
+        else:
+            truncated = packet_number & ((1 << (pn_length << 3)) - 1)
+            header = _BYTE[first] + dcid + truncated.to_bytes(pn_length)
+        sealed = contexts.send_aead.encrypt(
+            (contexts.send_iv ^ packet_number).to_bytes(12), payload, header
+        )
+        sample_at = SAMPLE_OFFSET - pn_length
+        mask = contexts.send_mask(sealed[sample_at : sample_at + SAMPLE_LENGTH])
+        entry.next_send_pn = packet_number + 1
+        if pn_length == 1:
+            protected_pn = _BYTE[truncated ^ mask[1]]
+        else:
+            protected_pn = (truncated ^ _from_bytes(mask[1 : 1 + pn_length])).to_bytes(pn_length)
+        packet = b"".join((_BYTE[first ^ (mask[0] & 0x1F)], dcid, protected_pn, sealed))
+        if out is None:
+            return packet
+        end = offset + len(packet)
+        if offset < 0 or end > len(out):
+            raise ValueError(f"packet of {len(packet)} bytes does not fit at offset {offset}")
+        out[offset:end] = packet
+        return len(packet)
+
+    # ------------------------------------------------------------------ opening
+
+    def open(
+        self, slot: int, packet: bytes | bytearray | memoryview, *, dcid_len: int, largest_pn: int
+    ) -> OpenedPacket:
+        """Remove header protection, recover the packet number against ``largest_pn``
+        (-1 if nothing was received yet), AEAD-open and follow a key update.
+
+        Raises :class:`~quic_offload.packet.errors.PacketError` subclasses for bad input:
+        ``DatagramTooShortError``, ``LongHeaderError``, ``FixedBitError``,
+        ``SampleUnavailableError``, :class:`DecryptionError`, and ``ReservedBitsError``
+        (the packet was authentic, and the keys may have moved on).
+        """
+        entry = self._lookup(slot)
+        packet_number_offset(packet, dcid_len)  # raises the precise header error
+        opened = self._open_short(entry, packet, dcid_len, largest_pn)
+        if opened is None:
+            raise DecryptionError(
+                f"slot {slot}: packet of {len(packet)} bytes failed authentication"
+            )
+        pn, first, header, payload, key_updated = opened
+        if first & RESERVED_BITS:
+            raise ReservedBitsError(
+                f"packet {pn} has reserved bits {(first & RESERVED_BITS) >> 3:#04b} set"
+            )
+        return OpenedPacket(
+            pn,
+            (first >> 2) & 1,
+            bool(first & 0x20),
+            header,
+            payload,
+            key_updated,
+        )
+
+    def open_datagram(
+        self,
+        slot: int,
+        datagram: bytes | bytearray | memoryview,
+        *,
+        dcid_len: int,
+        largest_pn: int,
+        peer_ack_delay_exponent: int = 3,
+    ) -> ReceivedPacket:
+        """Open the short-header packet a datagram starts with and classify its frames.
+
+        Never raises for bad network input; see :class:`RxStatus` for the verdicts.  A
+        datagram is one packet here: coalescing is only legal with long-header packets
+        first, which are handed on whole.  ``largest_pn`` is the largest PN received so
+        far (-1 if none); ``peer_ack_delay_exponent`` decodes the peer's ACK Delay.
+        """
+        try:
+            entry = self._slots[slot]
+        except (IndexError, TypeError):
+            entry = None
+        if entry is None or slot < 0:
+            entry = self._lookup(slot)
+        size = len(datagram)
+        if size < 21:
+            return _DROPPED
+        first = datagram[0]
+        if first & 0x80:
+            return _LONG_HEADER
+        if not first & 0x40:
+            return _DROPPED
+        if size < 21 + dcid_len:
+            return _UNDECRYPTABLE
+        opened = self._open_short(entry, datagram, dcid_len, largest_pn)
+        if opened is None:
+            return _UNDECRYPTABLE
+        pn, first, _, payload, key_updated = opened
+        if first & RESERVED_BITS:
+            return _new_received(
+                ReceivedPacket,
+                (_PROTOCOL_ERROR, pn, (first >> 2) & 1, first & 0x20 != 0, key_updated,
+                 False, None, 0, None, PROTOCOL_VIOLATION),
+            )  # fmt: skip
+        try:
+            kind, ack_eliciting, ack, close = classify_payload(payload)
+        except PacketError as exc:
+            return _new_received(
+                ReceivedPacket,
+                (_PROTOCOL_ERROR, pn, (first >> 2) & 1, first & 0x20 != 0, key_updated,
+                 False, None, 0, None, exc.error_code),
+            )  # fmt: skip
+        return _new_received(
+            ReceivedPacket,
+            (_STATUS_FOR_KIND[kind], pn, (first >> 2) & 1, first & 0x20 != 0, key_updated,
+             ack_eliciting, ack, 0 if ack is None else ack[1] << peer_ack_delay_exponent,
+             close, None),
+        )  # fmt: skip
+
+    def _open_short(
+        self,
+        entry: _Slot,
+        packet: bytes | bytearray | memoryview,
+        dcid_len: int,
+        largest_pn: int,
+    ) -> tuple[int, int, bytes, bytes, bool] | None:
+        """Core of both open paths, on a packet whose length and first byte were checked.
+
+        Returns ``(packet number, unprotected first byte, unprotected header, payload,
+        key_updated)``, or None when authentication fails.
+        """
+        contexts = entry.contexts
+        if contexts is None or contexts.recv_aead is None:
+            contexts = self._contexts_for(entry, send=False)
+        elif self._warm_limit is not None:
+            self._warm.move_to_end(entry.index)
+        pn_offset = 1 + dcid_len
+        mask = contexts.recv_mask(packet[pn_offset + SAMPLE_OFFSET : pn_offset + 20])
+        first = packet[0] ^ (mask[0] & 0x1F)
+        pn_length = (first & 0x03) + 1
+        payload_at = pn_offset + pn_length
+        if pn_length == 1:
+            truncated = packet[pn_offset] ^ mask[1]
+            header = _BYTE[first] + packet[1:pn_offset] + _BYTE[truncated]
+        else:
+            truncated = _from_bytes(packet[pn_offset:payload_at]) ^ _from_bytes(
+                mask[1 : 1 + pn_length]
+            )
+            header = _BYTE[first] + packet[1:pn_offset] + truncated.to_bytes(pn_length)
+        # packet number recovery, RFC 9000 Appendix A.3
+        expected = largest_pn + 1
+        window = 1 << (pn_length << 3)
+        half = window >> 1
+        pn = (expected & -window) | truncated
+        if pn <= expected - half:
+            if pn < (1 << 62) - window:
+                pn += window
+        elif pn > expected + half and pn >= window:
+            pn -= window
+        if (first >> 2) & 1 == entry.recv_phase:
+            try:
+                payload = contexts.recv_aead.decrypt(
+                    (contexts.recv_iv ^ pn).to_bytes(12), packet[payload_at:], header
+                )
+            except InvalidTag:
+                return None
+            if pn < entry.recv_first_pn or entry.recv_first_pn < 0:
+                entry.recv_first_pn = pn
+            return pn, first, header, payload, False
+        return self._open_other_phase(entry, contexts, packet, payload_at, header, pn, first)
+
+    def _open_other_phase(
+        self,
+        entry: _Slot,
+        contexts: _Contexts,
+        packet: bytes | bytearray | memoryview,
+        payload_at: int,
+        header: bytes,
+        pn: int,
+        first: int,
+    ) -> tuple[int, int, bytes, bytes, bool] | None:
+        """A packet whose key phase differs from the current one: previous or next keys."""
+        body = packet[payload_at:]
+        if entry.previous is not None and pn < entry.recv_first_pn:
+            if contexts.previous_aead is None:
+                self._build_previous(entry, contexts)
+            try:
+                payload = contexts.previous_aead.decrypt(
+                    (contexts.previous_iv ^ pn).to_bytes(12), body, header
+                )
+            except InvalidTag:
+                return None
+            return pn, first, header, payload, False
+        if contexts.next_aead is None:
+            self._build_next(entry, contexts)
+        try:
+            payload = contexts.next_aead.decrypt((contexts.next_iv ^ pn).to_bytes(12), body, header)
+        except InvalidTag:
+            return None
+        self._commit_recv_update(entry, contexts, pn)
+        return pn, first, header, payload, True
+
+    # ------------------------------------------------------------------ key update
+
+    def _update_send(self, entry: _Slot) -> None:
+        spec, labels = entry.spec, entry.labels
+        secret_len, key_len = spec.secret_length, spec.key_length
+        view = memoryview(entry.material)
+        scratch = bytearray(secret_len)
+        derive_next_secret_into(spec, labels, view[:secret_len], memoryview(scratch))
+        view[:secret_len] = scratch
+        _erase(scratch)
+        iv_at = secret_len + key_len
+        derive_key_iv_into(
+            spec, labels, view[:secret_len], view[secret_len:iv_at], view[iv_at : iv_at + IV_LENGTH]
+        )
+        entry.send_phase ^= 1
+        entry.send_generation += 1
+        contexts = entry.contexts
+        if contexts is not None and contexts.send_aead is not None:
+            contexts.send_aead = spec.aead_factory(view[secret_len:iv_at])
+            contexts.send_iv = int.from_bytes(view[iv_at : iv_at + IV_LENGTH], "big")
+        view.release()
+
+    def _next_recv_material(self, entry: _Slot) -> bytearray:
+        """``secret ‖ key ‖ iv`` of the next receive generation (derived once)."""
+        if entry.next_recv is None:
+            spec, labels = entry.spec, entry.labels
+            secret_len, key_len = spec.secret_length, spec.key_length
+            base = secret_len + 2 * key_len + IV_LENGTH
+            material = bytearray(secret_len + key_len + IV_LENGTH)
+            view = memoryview(material)
+            current = memoryview(entry.material)[base : base + secret_len]
+            derive_next_secret_into(spec, labels, current, view[:secret_len])
+            current.release()
+            iv_at = secret_len + key_len
+            derive_key_iv_into(
+                spec, labels, view[:secret_len], view[secret_len:iv_at], view[iv_at:]
+            )
+            view.release()
+            entry.next_recv = material
+        return entry.next_recv
+
+    def _build_next(self, entry: _Slot, contexts: _Contexts) -> None:
+        material = self._next_recv_material(entry)
+        secret_len, key_len = entry.spec.secret_length, entry.spec.key_length
+        view = memoryview(material)
+        contexts.next_aead = entry.spec.aead_factory(view[secret_len : secret_len + key_len])
+        contexts.next_iv = int.from_bytes(view[secret_len + key_len :], "big")
+
+    def _build_previous(self, entry: _Slot, contexts: _Contexts) -> None:
+        key_len = entry.spec.key_length
+        view = memoryview(entry.previous)
+        contexts.previous_aead = entry.spec.aead_factory(view[:key_len])
+        contexts.previous_iv = int.from_bytes(view[key_len:], "big")
+
+    def _commit_recv_update(self, entry: _Slot, contexts: _Contexts, pn: int) -> None:
+        spec = entry.spec
+        secret_len, key_len = spec.secret_length, spec.key_length
+        base = secret_len + 2 * key_len + IV_LENGTH
+        key_at = base + secret_len
+        material = entry.material
+        _erase(entry.previous)
+        entry.previous = material[key_at : key_at + key_len + IV_LENGTH]
+        nxt = entry.next_recv
+        material[base : base + secret_len + key_len + IV_LENGTH] = nxt
+        _erase(nxt)
+        entry.next_recv = None
+        entry.recv_phase ^= 1
+        entry.recv_generation += 1
+        entry.recv_first_pn = pn
+        contexts.previous_aead, contexts.previous_iv = contexts.recv_aead, contexts.recv_iv
+        contexts.recv_aead, contexts.recv_iv = contexts.next_aead, contexts.next_iv
+        contexts.next_aead = None
+        if entry.send_generation < entry.recv_generation:
+            self._update_send(entry)  # the peer initiated: answer in the new phase
+
+    # ------------------------------------------------------------------ internals
+
+    def _lookup(self, slot: int) -> _Slot:
+        try:
+            entry = self._slots[slot]
+        except (IndexError, TypeError):
+            entry = None
+        else:
+            if entry is not None and slot >= 0:
+                return entry
+        if isinstance(slot, int) and 0 <= slot < len(self._slots):
+            raise EmptySlotError(f"slot {slot} holds no keys; install() them first")
+        raise SlotRangeError(f"slot {slot!r} out of range (table has {len(self._slots)})")
+
+    def _lookup_maybe(self, slot: int) -> _Slot | None:
+        if not isinstance(slot, int) or not 0 <= slot < len(self._slots):
+            raise SlotRangeError(f"slot {slot!r} out of range (table has {len(self._slots)})")
+        return self._slots[slot]
+
+    def _contexts_for(self, entry: _Slot, *, send: bool) -> _Contexts:
+        """Contexts of ``entry`` with the ``send`` (or receive) direction built."""
+        contexts = entry.contexts
+        if contexts is None:
+            contexts = self._warm_up(entry)
+        elif self._warm_limit is not None:
+            self._warm.move_to_end(entry.index)
+        if (contexts.send_aead if send else contexts.recv_aead) is None:
+            self._build_direction(entry, contexts, send=send)
+        return contexts
+
+    def _warm_up(self, entry: _Slot) -> _Contexts:
+        """Give a cold slot an (empty) context holder, kept if the warm limit allows."""
+        contexts = _Contexts()
+        limit = self._warm_limit
+        if limit is None or limit > 0:
+            entry.contexts = contexts
+            warm = self._warm
+            warm[entry.index] = entry
+            if limit is not None and len(warm) > limit:
+                _, evicted = warm.popitem(last=False)
+                evicted.contexts = None
+        return contexts
+
+    def _build_direction(self, entry: _Slot, contexts: _Contexts, *, send: bool) -> None:
+        """AEAD context, IV and header-protection mask function of one direction."""
+        spec = entry.spec
+        secret_len, key_len = spec.secret_length, spec.key_length
+        base = 0 if send else secret_len + 2 * key_len + IV_LENGTH
+        key_at = base + secret_len
+        iv_at = key_at + key_len
+        hp_at = iv_at + IV_LENGTH
+        view = memoryview(entry.material)
+        aead = spec.aead_factory(view[key_at:iv_at])
+        iv = int.from_bytes(view[iv_at:hp_at], "big")
+        mask = spec.mask_factory(view[hp_at : hp_at + key_len])
+        if send:
+            contexts.send_aead, contexts.send_iv, contexts.send_mask = aead, iv, mask
+        else:
+            contexts.recv_aead, contexts.recv_iv, contexts.recv_mask = aead, iv, mask
+
+    def warm_slot_count(self) -> int:
+        """Slots currently holding live cipher contexts."""
+        return len(self._warm)
+
+
+def _pn_length(packet_number: int, largest_acked: int | None) -> int:
+    """:func:`~quic_offload.packet.packet_number.packet_number_length`, with a shortcut
+    for the usual case of fewer than 128 packets in flight."""
+    if (
+        largest_acked is not None
+        and 0 < packet_number - largest_acked < 128
+        and packet_number <= PACKET_NUMBER_MAX
+    ):
+        return 1
+    unacked = packet_number + 1 if largest_acked is None else packet_number - largest_acked
+    if unacked <= 0 or packet_number > PACKET_NUMBER_MAX:
+        raise PacketNumberError(
+            f"packet number {packet_number} is not above the largest acknowledged "
+            f"{largest_acked} (or exceeds 2**62 - 1)"
+        )
+    length = ((2 * unacked - 1).bit_length() + 7) >> 3
+    if length > 4:
+        raise PacketNumberError(
+            f"packet number {packet_number} is {unacked} past the largest acknowledged "
+            f"{largest_acked}: more than a 4-byte packet number can cover"
+        )
+    return length
+
+
+def _erase(buffer: bytearray | None) -> None:
+    if buffer is not None:
+        buffer[:] = bytes(len(buffer))

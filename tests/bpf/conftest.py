@@ -35,7 +35,7 @@ class RecordingEnv:
 
     def _user(self, ptr: int, n: int) -> int | None:
         off = ptr - USER_BASE
-        return off if 0 <= off and off + n <= len(self.user) else None
+        return off if off >= 0 and off + n <= len(self.user) else None
 
     def submit(self, sqe: bytes) -> int:
         self.calls.append(("submit", bytes(sqe)))

@@ -40,4 +40,4 @@ def verified(insns: list[Insn], maps: list[Map] | None = None,
              functions: list[tuple[str, int, int]] | None = None) -> VerifiedProgram:
     maps = maps or []
     return verify(linked(insns, functions), [(m.name, m.value_size) for m in maps],
-                  helpers or io_uring_helpers())
+                  helpers if helpers is not None else io_uring_helpers())

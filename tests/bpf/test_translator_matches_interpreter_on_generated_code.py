@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from insn_builder import I, exit_, ld_imm64, verified
 
-from uring.bpf import isa, io_uring_helpers
+from uring.bpf import io_uring_helpers, isa
 from uring.bpf.interpreter import Interpreter
 from uring.bpf.memory import RID_STACK
 from uring.bpf.translator import translate

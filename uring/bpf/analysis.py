@@ -380,8 +380,10 @@ def alu_value(insn: Insn, a: Value, b: Value) -> Value:
             if isinstance(b, Scalar) and b.hi <= MASK32:
                 return b
             return U32_RANGE
-        if aop == isa.BPF_END and not op & isa.BPF_X and insn.imm == 64:
-            return a if isinstance(a, Scalar) else UNKNOWN
+        if aop == isa.BPF_END:  # to-le/to-be work on the low imm bits of the 64-bit value
+            if insn.imm == 64:
+                return a if isinstance(a, Scalar) and not op & isa.BPF_X else UNKNOWN
+            return Scalar(0, (1 << insn.imm) - 1)
         r = scalar_alu(aop, as_u32(a), as_u32(b), 32, insn)
         return r
     # ALU64

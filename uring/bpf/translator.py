@@ -444,6 +444,7 @@ class _FunctionEmitter:
         if cached is not None:
             return cached
         out: list[str] = []
+        run: list[tuple[int, bytes]] = []  # constant stores to this frame's stack, coalesced
         pc = b.start
         done = 0
         lp = self.last_pc[b.start]
@@ -457,10 +458,63 @@ class _FunctionEmitter:
             if pc in self.dead:
                 out.append(f"# {pc}: {text}  (result unused)")
             else:
+                store = self.const_stack_store(pc)
+                if store is None:
+                    out += self.flush_stores(run)
+                    run = []
                 out.append(f"# {pc}: {text}")
-                out += self.insn_code(pc, done)
+                if store is not None:
+                    run.append(store)
+                else:
+                    out += self.insn_code(pc, done)
             pc += 2 if insn.opcode == isa.OP_LD_IMM64 else 1
+        out += self.flush_stores(run)
         self.body_cache[b.start] = out
+        return out
+
+    def const_stack_store(self, pc: int) -> tuple[int, bytes] | None:
+        """(stack offset, bytes) of a store of a known value to this frame's stack."""
+        insn = self.insns[pc]
+        op, cls = insn.opcode, insn.opcode & 0x07
+        if cls not in (isa.BPF_ST, isa.BPF_STX) or op & 0xE0 != isa.BPF_MEM:
+            return None
+        s = self.state(pc)
+        size = isa.SIZE_BYTES[op & 0x18]
+        if cls == isa.BPF_ST:
+            value = insn.imm
+        else:
+            v = s.regs[insn.src]
+            if not isinstance(v, Scalar) or v.const is None:
+                return None
+            value = v.const
+        acc = self.static_access(s.regs[insn.dst], insn.off, size, True)
+        if acc is None or acc[0] != "stk":
+            return None
+        return int(acc[1]), (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+
+    @staticmethod
+    def flush_stores(run: list[tuple[int, bytes]]) -> list[str]:
+        """One slice assignment per contiguous range the stores cover (later stores win)."""
+        if not run:
+            return []
+        image: dict[int, int] = {}
+        for off, data in run:
+            for i, byte in enumerate(data):
+                image[off + i] = byte
+        out = []
+        positions = sorted(image)
+        start = prev = positions[0]
+        for p in [*positions[1:], None]:
+            if p is not None and p == prev + 1:
+                prev = p
+                continue
+            chunk = bytes(image[i] for i in range(start, prev + 1))
+            if len(chunk) == 1:
+                out.append(f"stk[{start}] = {chunk[0]}")
+            else:
+                out.append(f"stk[{start}:{prev + 1}] = {chunk!r}")
+            if p is not None:
+                start = prev = p
         return out
 
     # -- values ---------------------------------------------------------------------------------

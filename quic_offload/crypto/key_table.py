@@ -47,9 +47,9 @@ from ..packet.errors import (
     SampleUnavailableError,
 )
 from ..packet.frame_classifier import PayloadKind, classify_payload
-from ..packet.frames import AckRange, encode_ack_delay
+from ..packet.frames import MAX_ACK_DELAY_EXPONENT, AckRange, encode_ack_frame
 from ..packet.header_protection import SAMPLE_LENGTH, SAMPLE_OFFSET
-from ..packet.packet_builder import ack_payload, ping_payload
+from ..packet.packet_builder import min_payload_length, ping_payload
 from ..packet.packet_number import PACKET_NUMBER_MAX
 from ..packet.short_header import (
     FORM_BIT,
@@ -456,16 +456,25 @@ class KeyTable:
         if entry is None or slot < 0:
             entry = self._lookup(slot)
         pn_length = _pn_length(packet_number, largest_acked)
-        payload = ack_payload(
+        if not 0 <= ack_delay_exponent <= MAX_ACK_DELAY_EXPONENT:
+            raise ValueError(
+                f"ack_delay_exponent {ack_delay_exponent} is not 0..{MAX_ACK_DELAY_EXPONENT}"
+            )
+        payload = encode_ack_frame(
             ranges,
-            encode_ack_delay(ack_delay_us, ack_delay_exponent),
-            pn_length=pn_length,
-            dcid_len=len(dcid),
-            ping=ping,
+            ack_delay_us >> ack_delay_exponent if ack_delay_us > 0 else 0,
             ecn_counts=ecn_counts,
             max_ranges=max_ranges,
-            min_packet_size=min_packet_size,
         )
+        if ping:
+            payload += b"\x01"
+        minimum = (
+            min_payload_length(pn_length, len(dcid), min_packet_size)
+            if min_packet_size
+            else SAMPLE_OFFSET - pn_length
+        )
+        if len(payload) < minimum:
+            payload += bytes(minimum - len(payload))
         first = (0x60 if spin else 0x40) | (pn_length - 1)
         return self._seal_short(entry, first, dcid, packet_number, pn_length, payload, out, offset)
 

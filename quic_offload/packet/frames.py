@@ -28,6 +28,8 @@ DEFAULT_ACK_DELAY_EXPONENT = 3
 AckRange = tuple[int, int]
 
 
+_ACK_TYPE = bytes((ACK,))
+_ACK_ECN_TYPE = bytes((ACK_ECN,))
 #: Builds a NamedTuple without its keyword-handling ``__new__`` (hot receive path).
 _new_tuple = tuple.__new__
 
@@ -98,18 +100,20 @@ def encode_ack_frame(
     """
     if not ranges:
         raise AckRangesError("an ACK frame needs at least one range")
-    if max_ranges is not None:
+    if max_ranges is not None and len(ranges) > max_ranges:
         if max_ranges < 1:
             raise AckRangesError(f"max_ranges {max_ranges} must be at least 1")
         ranges = ranges[:max_ranges]
     smallest, largest = ranges[0]
     if not 0 <= smallest <= largest <= VARINT_MAX:
         raise AckRangesError(f"ACK range ({smallest}, {largest}) is not 0 <= smallest <= largest")
-    out = bytearray(b"\x03" if ecn_counts is not None else b"\x02")
-    out += encode_varint(largest)
-    out += encode_varint(delay)
-    out += encode_varint(len(ranges) - 1)
-    out += encode_varint(largest - smallest)
+    parts = [
+        _ACK_ECN_TYPE if ecn_counts is not None else _ACK_TYPE,
+        encode_varint(largest),
+        encode_varint(delay),
+        encode_varint(len(ranges) - 1),
+        encode_varint(largest - smallest),
+    ]
     previous_smallest = smallest
     for smallest, largest in ranges[1:]:
         if not 0 <= smallest <= largest or largest >= previous_smallest - 1:
@@ -117,13 +121,12 @@ def encode_ack_frame(
                 f"ACK range ({smallest}, {largest}) must lie below the previous range "
                 f"starting at {previous_smallest} with a gap of at least one packet"
             )
-        out += encode_varint(previous_smallest - largest - 2)
-        out += encode_varint(largest - smallest)
+        parts.append(encode_varint(previous_smallest - largest - 2))
+        parts.append(encode_varint(largest - smallest))
         previous_smallest = smallest
     if ecn_counts is not None:
-        for count in ecn_counts:
-            out += encode_varint(count)
-    return bytes(out)
+        parts.extend(encode_varint(count) for count in ecn_counts)
+    return b"".join(parts)
 
 
 def parse_ack_frame(

@@ -32,6 +32,8 @@ def encode_varint(value: int) -> bytes:
     """Minimal encoding of ``value``."""
     if 0 <= value < 0x40:
         return _ONE_BYTE[value]
+    if 0 < value < 0x4000:
+        return (value | 0x4000).to_bytes(2)
     size = varint_size(value)
     prefix = {2: 0x4000, 4: 0x8000_0000, 8: 0xC000_0000_0000_0000}[size]
     return (prefix | value).to_bytes(size, "big")

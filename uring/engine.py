@@ -38,7 +38,6 @@ from typing import Any
 from uring import ops
 from uring.abi import (
     BPF_MAX_PROGRAMS,
-    CQE_STRUCT,
     EALREADY,
     EBUSY,
     ECANCELED,
@@ -70,7 +69,6 @@ from uring.requests import (
     DONE,
     ISSUED,
     LINK_FLAGS,
-    QUEUED,
     RUNNING,
     WAIT_BPF,
     WAIT_IO,
@@ -181,6 +179,9 @@ class Engine:
         self.backend.bind(self, self.mem, self.arena)
         self.backend.add_wakeup_fd(self.ring_fd, self._drain_doorbell)
         self.env: BpfEnv = (env_factory or EngineBpfEnv)(self)
+        if not callable(getattr(self.env, "take_submissions", None)):
+            raise TypeError(f"env_factory produced {type(self.env).__name__}, which lacks "
+                            f"take_submissions(); subclass uring.bpf_env.EngineBpfEnv")
 
         self._handlers = ops.HANDLERS
         self._completers = ops.COMPLETERS
@@ -822,12 +823,9 @@ class Engine:
         """The engine's clock (CLOCK_MONOTONIC), shared by timeouts and BPF programs."""
         return time.monotonic_ns()
 
-    def pack_cqe(self, out: memoryview, cqe: tuple[int, int, int]) -> None:
-        CQE_STRUCT.pack_into(out, 0, *cqe)
-
     def __repr__(self) -> str:
         state = "closed" if self.closed else ("threaded" if self._thread else "sync")
         return f"Engine(ring_fd={self.ring_fd}, backend={self.backend.name}, {state})"
 
 
-__all__ = ["Engine", "EngineClosed", "RegistrationError", "engine_for_fd", "QUEUED"]
+__all__ = ["Engine", "EngineClosed", "RegistrationError", "engine_for_fd"]

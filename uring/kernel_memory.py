@@ -19,7 +19,6 @@ import struct
 
 from uring.abi import (
     EFAULT,
-    EINVAL,
     EMSGSIZE,
     IOVEC_SIZE,
     MSGHDR_OFF_CONTROLLEN,
@@ -237,9 +236,3 @@ def build_kernel_msg(mem: UserMemory, arena: KernelArena, user_msghdr: int, *,
     if iovlen:
         _iovecs_struct(iovlen).pack_into(chunk, soff + MSGHDR_SIZE, *iovecs)
     return KernelMsg(kaddr, user_msghdr, namelen, controllen, owner, handle, own)
-
-
-def check_flags_value(value: int, allowed: int, what: str) -> None:
-    """Raise ``-EINVAL`` for bits of ``value`` outside ``allowed``."""
-    if value & ~allowed:
-        raise KernelStructError(EINVAL, f"unsupported {what} bits {value & ~allowed:#x}")

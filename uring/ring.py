@@ -21,11 +21,9 @@ import struct
 
 from uring.abi import (
     BUF_SIZE,
-    ETIME,
     IORING_CQ_EVENTFD_DISABLED,
     IORING_SQ_CQ_OVERFLOW,
     SQE_SIZE,
-    SQE_STRUCT,
     Cqe,
     Sqe,
 )
@@ -244,4 +242,4 @@ class Ring:
         return addr
 
 
-__all__ = ["Ring", "SubmissionQueueFull", "ETIME", "SQE_STRUCT"]
+__all__ = ["Ring", "SubmissionQueueFull"]

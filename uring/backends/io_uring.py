@@ -65,8 +65,7 @@ if TYPE_CHECKING:
     from uring.requests import Request
     from uring.user_memory import UserMemory
 
-# what a kernel token stands for
-_T_IO = 0        # an engine request's operation
+# what a non-I/O kernel token stands for (an I/O token maps to its Request directly)
 _T_TIMER = 1     # an engine timer (TIMEOUT with an absolute deadline)
 _T_CANCEL = 2    # a cancel on behalf of the engine; payload: the done callback
 _T_WAKE = 3      # the multishot poll on a wakeup fd; payload: (fd, callback)

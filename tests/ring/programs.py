@@ -136,6 +136,23 @@ class SubmitChain(_StandIn):
         return 0
 
 
+class Emitter(_StandIn):
+    """Emit ``count`` CQEs (user_data 2000+i, res i) on ``cq`` and record each helper result.
+
+    ``struct { u32 count; u32 cq; s32 results[count]; }``
+    """
+
+    name = "emitter"
+    ARGS = struct.Struct("<II")
+
+    def run(self, ctx: bytearray, env: BpfEnv) -> int:
+        ptr = _ctx(ctx)[0]
+        count, cq = self.load_args(env, ptr)
+        results = [env.emit_cqe(cq, 2000 + i, i, 0) for i in range(count)]
+        env.copy_to_user(ptr + self.ARGS.size, struct.pack(f"<{count}i", *results))
+        return 0
+
+
 class HelperProbe(_StandIn):
     """Call every helper with good and bad arguments and record the results.
 
@@ -189,7 +206,7 @@ class CancelSelf(_StandIn):
 
 
 _PROGRAMS = {cls.name: cls for cls in (CtxRecorder, Faulting, Waiter, SubmitMany, SubmitChain,
-                                       HelperProbe, CancelSelf)}
+                                       Emitter, HelperProbe, CancelSelf)}
 
 
 def load(name: str) -> _StandIn:

@@ -57,3 +57,21 @@ def test_link_spans_sqes_submitted_in_one_run(load_program: LoadProgram, ring: R
     ring.submit(4, timeout=5)
     got = {c.user_data: c.res for c in ring.reap_cqes()}
     assert got == {1: 0, 2: -EFAULT, 3: -ECANCELED, args: 0}
+
+
+def test_emit_into_a_full_cq0_never_drops(load_program: LoadProgram,
+                                          make_ring: Callable[..., Ring]) -> None:
+    ring = make_ring(cq_entries=(4, 4))
+    ring.register_bpf(0, load_program("emitter"))
+    args = ring.alloc.alloc(8 + 4 * 10)
+    ring.user.write(args, struct.pack("<II", 10, 0))
+    ring.queue(prep_bpf(0, user_data=args, cq_idx=1))
+    ring.submit(1, cq_idx=1, timeout=5)
+    assert struct.unpack("<10i", ring.user.read(args + 8, 40)) == (0,) * 10
+    got: list[tuple[int, int]] = []
+    while len(got) < 10:
+        batch = ring.reap_cqes()
+        assert batch
+        got.extend((c.user_data, c.res) for c in batch)
+    assert got == [(2000 + i, i) for i in range(10)]
+    assert ring.engine.stats.cq_dropped == [0, 0]

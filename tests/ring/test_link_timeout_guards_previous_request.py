@@ -6,16 +6,20 @@ cancels the timeout (-ECANCELED, the chain goes on); a link timeout with nothing
 from __future__ import annotations
 
 import socket
+import struct
+from collections.abc import Callable
 
 from uring.abi import (
     ECANCELED,
     EINVAL,
     ETIME,
     IOSQE_IO_LINK,
+    prep_bpf,
     prep_link_timeout,
     prep_nop,
     prep_recvmsg,
 )
+from uring.program import BpfProgram
 from uring.ring import Ring
 from uring.user_structs import UserMsg
 
@@ -55,3 +59,17 @@ def test_link_timeout_without_a_linked_request_is_einval(ring: Ring) -> None:
     ring.submit(3, timeout=5)
     assert sorted((c.user_data, c.res) for c in ring.reap_cqes()) == [
         (5, -EINVAL), (6, 0), (7, -EINVAL)]
+
+
+def test_link_timeout_cancels_a_waiting_bpf_request(
+    ring: Ring, load_program: Callable[[str], BpfProgram]
+) -> None:
+    ring.register_bpf(0, load_program("waiter"))
+    args = ring.alloc.alloc(16)
+    ring.user.write(args, struct.pack("<IIII", 1, 2, 0, 0))  # waits for a CQE on CQ 2
+    ring.queue(prep_bpf(0, user_data=args, flags=IOSQE_IO_LINK))
+    ring.queue(prep_link_timeout(ring.timespec(0.02), user_data=2))
+    ring.submit(2, timeout=5)
+    assert sorted((c.user_data, c.res) for c in ring.reap_cqes()) == [(2, -ETIME),
+                                                                      (args, -ECANCELED)]
+    assert struct.unpack("<IIII", ring.user.read(args, 16))[2] == 1  # ran once, then waited

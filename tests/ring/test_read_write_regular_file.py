@@ -1,5 +1,6 @@
 """READ and WRITE on regular files move bytes between the file and user memory at the given
-offset (or the file position for -1); a short read is reported, and fails a link."""
+offset (or the file position for -1); a short read is reported, and fails a link.  A READ
+from a pipe waits until the pipe has data."""
 
 from __future__ import annotations
 
@@ -63,3 +64,20 @@ def test_bad_buffer_and_bad_fd(ring: Ring, tmpfd: int) -> None:
     ring.submit(2, timeout=5)
     assert sorted((c.user_data, c.res) for c in ring.reap_cqes()) == [(1, -EFAULT),
                                                                       (2, -EBADF)]
+
+
+def test_read_from_a_pipe_waits_for_data(ring: Ring) -> None:
+    r, w = os.pipe()
+    try:
+        dst = ring.alloc.alloc(16)
+        ring.queue(prep_read(r, dst, 16, CURRENT, user_data=1))
+        ring.submit()
+        ring.submit(1, timeout=0.05)
+        assert ring.cq_ready() == 0
+        os.write(w, b"through a pipe")
+        cqe = ring.wait_cqe(timeout=5)
+        assert cqe is not None and (cqe.user_data, cqe.res) == (1, 14)
+        assert ring.user.read(dst, 14) == b"through a pipe"
+    finally:
+        os.close(r)
+        os.close(w)

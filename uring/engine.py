@@ -92,6 +92,8 @@ _SUPPORTED_SQE_FLAGS = (IOSQE_IO_LINK | IOSQE_IO_HARDLINK | IOSQE_ASYNC
                         | IOSQE_CQE_SKIP_SUCCESS | IOSQE_BUFFER_SELECT)
 #: Ops that finish immediately and need not be findable by ASYNC_CANCEL.
 _UNTRACKED = frozenset({IORING_OP_NOP, IORING_OP_MSG_RING, IORING_OP_ASYNC_CANCEL})
+#: While engine-side work keeps coming (BPF re-runs), poll the backend every this many passes.
+_BUSY_POLL_EVERY = 32
 #: Longest a threaded ``enter`` sleeps before re-checking its CQ (covers a missed wake-up).
 _WAIT_SLICE_S = 0.010
 
@@ -221,11 +223,21 @@ class Engine:
             self._progress()
             if min_complete and self._cq_count(cq_idx) < min_complete:
                 deadline = None if timeout is None else time.monotonic_ns() + int(timeout * 1e9)
+                busy_passes = 0
                 while self._cq_count(cq_idx) < min_complete:
                     if self._rerun or self._inbox or self._control:
-                        wait_ns: int | None = 0
-                    elif deadline is None:
-                        wait_ns = None
+                        # engine-side work is queued: do it, and look at the backend (a
+                        # syscall) only every few passes so I/O is still served
+                        busy_passes += 1
+                        if busy_passes % _BUSY_POLL_EVERY == 0:
+                            self.backend.wait(0)
+                        self._progress()
+                        if deadline is not None and time.monotonic_ns() >= deadline:
+                            timed_out = self._cq_count(cq_idx) < min_complete
+                            break
+                        continue
+                    if deadline is None:
+                        wait_ns: int | None = None
                     else:
                         wait_ns = deadline - time.monotonic_ns()
                         if wait_ns <= 0:
@@ -366,6 +378,7 @@ class Engine:
 
     def _thread_main(self) -> None:
         try:
+            busy_passes = 0
             with self._lock:
                 while not self._stopping:
                     self._consume_sq(_M32)
@@ -373,7 +386,13 @@ class Engine:
                     self._signal()
                     busy = (self._rerun or self._inbox or self._control
                             or self.sq.tail() != self.sq.head())
-                    self.backend.wait(0 if busy else None)
+                    if not busy:
+                        self.backend.wait(None)
+                        busy_passes = 0
+                    else:
+                        busy_passes += 1
+                        if busy_passes % _BUSY_POLL_EVERY == 0:
+                            self.backend.wait(0)
                 # leave nothing half-done for a synchronous caller
                 self._consume_sq(_M32)
                 self._progress()

@@ -213,7 +213,9 @@ class KeyTable:
         return self._installed
 
     def __contains__(self, slot: object) -> bool:
-        return isinstance(slot, int) and 0 <= slot < len(self._slots) and bool(self._slots[slot])
+        return (
+            isinstance(slot, int) and 0 <= slot < len(self._slots) and self._slots[slot] is not None
+        )
 
     def __repr__(self) -> str:
         return (
@@ -242,9 +244,7 @@ class KeyTable:
         keeps the key of the first 1-RTT secret.  ``next_packet_number`` is the lowest
         packet number the slot will seal (nonce-reuse guard).
         """
-        if not 0 <= slot < len(self._slots):
-            raise SlotRangeError(f"slot {slot} out of range (table has {len(self._slots)})")
-        if self._slots[slot] is not None:
+        if self._lookup_maybe(slot) is not None:
             raise SlotInUseError(f"slot {slot} already holds keys; wipe({slot}) first")
         spec = suite_spec(suite)
         labels = version_labels(version)
@@ -261,6 +261,8 @@ class KeyTable:
             raise ValueError(f"key_phase {key_phase} must be 0 or 1")
         if not 0 <= next_packet_number <= PACKET_NUMBER_MAX:
             raise ValueError(f"next_packet_number {next_packet_number} out of range")
+        if generation < 0:
+            raise ValueError(f"generation {generation} must be >= 0")
 
         direction = secret_len + 2 * key_len + IV_LENGTH
         material = bytearray(2 * direction)

@@ -87,9 +87,7 @@ def classify_payload(payload: bytes) -> PayloadSummary:
             ack, offset = parse_ack_frame(payload, offset, frame_type)
         elif frame_type in _CLOSE_TYPES:
             close, offset = parse_connection_close(payload, offset, frame_type)
-            return _new_tuple(
-                PayloadSummary, (_CONNECTION_CLOSE, ack_eliciting, ack, close)
-            )
+            return _new_tuple(PayloadSummary, (_CONNECTION_CLOSE, ack_eliciting, ack, close))
         else:
             return _new_tuple(PayloadSummary, (_OTHER, True, ack, None))
     return _new_tuple(PayloadSummary, (_CONTROL_ONLY, ack_eliciting, ack, None))

@@ -2,7 +2,7 @@
 
 :mod:`.hkdf_label` (HKDF-Expand-Label), :mod:`.suites` (cipher suites, QUIC versions),
 :mod:`.key_schedule` (key / IV / HP / key-update derivations), :mod:`.key_table` (the
-slot table the engine's helpers call), :mod:`.received_packet` (receive verdicts) and
+slot table the engine's BPF helpers call), :mod:`.received_packet` (receive verdicts) and
 :mod:`.errors`.
 """
 

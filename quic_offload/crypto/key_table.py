@@ -1,7 +1,7 @@
 """The crypto helper shim: 1-RTT keys of parked connections, indexed by slot.
 
 BPF programs cannot do AEAD, and must never see key material.  They name a connection's
-keys by a small integer *slot*; the engine's helpers call this table to seal packets the
+keys by a small integer *slot*; the engine's BPF helpers call this table to seal packets the
 program decided to send and to open datagrams it received.  Key material goes in through
 :meth:`KeyTable.install` and comes out only through :meth:`KeyTable.export`, the resume
 path of the adapter.  It is kept in one ``bytearray`` per slot so :meth:`KeyTable.wipe`

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import PROGRAMS
+from recording_env import PROGRAMS
 
 from quic_offload.cli import main
 from uring.bpf import isa

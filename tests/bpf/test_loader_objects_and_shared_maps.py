@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from conftest import PROGRAMS, USER_BASE, RecordingEnv
+from recording_env import PROGRAMS, USER_BASE, RecordingEnv
 
 from uring.bpf import ElfFormatError, MapError, load_object
 from uring.bpf.isa import BPF_PSEUDO_CALL, BPF_PSEUDO_FUNC, OP_CALL, OP_LD_IMM64

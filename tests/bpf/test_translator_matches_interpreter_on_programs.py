@@ -12,7 +12,7 @@ import random
 import struct
 
 import pytest
-from conftest import PROGRAMS, USER_BASE, RecordingEnv
+from recording_env import PROGRAMS, USER_BASE, RecordingEnv
 
 from uring.bpf import HashMap, load_object
 from uring.bpf.translator import translate

@@ -299,12 +299,17 @@ int rx(struct io_uring_bpf_ctx *ctx)
 				recycle(eng, bid);
 		}
 		if (!(cqe.flags & IORING_CQE_F_MORE)) {
-			/* the multishot receive ended: re-arm it, unless it ran out of buffers and
-			 * none came back yet (keepalive's tick retries then) */
-			if (cqe.res == -ENOBUFS && eng->buf_tail == start_tail) {
-				st->buffers_starved++;
-				eng->starved_fd_plus1 = (__u32)cqe.user_data + 1;
-			} else {
+			/* the multishot receive ended.  Out of buffers: re-arm, unless none came
+			 * back yet (keepalive's tick retries then).  Cancelled or a dead socket:
+			 * leave it.  Anything else (the kernel may end a multishot at will): re-arm. */
+			if (cqe.res == -ENOBUFS) {
+				if (eng->buf_tail == start_tail) {
+					st->buffers_starved++;
+					eng->starved_fd_plus1 = (__u32)cqe.user_data + 1;
+				} else {
+					rearm(ctx, eng, st, (__s32)cqe.user_data);
+				}
+			} else if (cqe.res >= 0 || cqe.res == -EINTR || cqe.res == -EAGAIN) {
 				rearm(ctx, eng, st, (__s32)cqe.user_data);
 			}
 		}

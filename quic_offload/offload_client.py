@@ -14,7 +14,8 @@ CQ 0 carries four kinds of completions, told apart by ``user_data``:
 * ``QO_TAG_WAKE | slot`` -- a parked connection needs the application (``res`` is the
   :class:`~quic_offload.offload_abi.WakeReason`), possibly with the datagram that caused it;
 * a park record's address -- ``adopt`` or ``reclaim`` finished (its outcome is in the record);
-* the configuration block's address -- ``rx`` or ``keepalive`` ended (only at shutdown).
+* the configuration block's address -- ``rx`` or ``keepalive`` ended (only at shutdown);
+* ``TAG_CANCEL | fd`` -- a socket's receive was cancelled (:meth:`OffloadClient.remove_socket`).
 
 The client is not thread-safe: call it from one thread (the application's event loop).
 """
@@ -68,6 +69,8 @@ log = logging.getLogger(__name__)
 _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
 _RECVMSG_OUT = struct.Struct("<IIII")
+#: user_data tag of the client's own socket-removal cancels (beside the programs' tags).
+TAG_CANCEL = 0x82
 _RECORD_SIZE = ctypes.sizeof(QoParkRecord)
 _SNAPSHOT_SIZE = ctypes.sizeof(QoSnapshot)
 _WRITEBACK_SIZE = ctypes.sizeof(QoWriteback)
@@ -166,6 +169,7 @@ class OffloadClient:
         self._by_slot: dict[int, ParkedConnection] = {}
         self._by_record: dict[int, ParkedConnection] = {}
         self._free_slots = deque(range(self.geometry.max_parked))
+        self._removals: dict[int, Callable[[], None]] = {}
         self._started = False
         self.config_addr = 0
         #: Counters of what this client saw on CQ 0 (the engine's own are in its maps).
@@ -249,12 +253,19 @@ class OffloadClient:
                                                cq_idx=CQ_RX))
         self.ring.submit()
 
-    def remove_socket(self, fd: int) -> None:
-        """Stop reading ``fd`` (its multishot receive and any send in flight are cancelled)."""
+    def remove_socket(self, fd: int, on_removed: Callable[[], None] | None = None) -> None:
+        """Stop reading ``fd``: its multishot receive and any send in flight are cancelled,
+        then ``on_removed`` runs -- only from then on may the socket be closed, or the engine
+        could still be using its descriptor."""
         if self._sockets.pop(fd, None) is None:
+            if on_removed is not None:
+                on_removed()
             return
-        sqe = prep_cancel(0, IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL)
+        sqe = prep_cancel(0, IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL,
+                          (TAG_CANCEL << TAG_SHIFT) | fd, cq_idx=CQ_APP)
         sqe.fd = fd
+        if on_removed is not None:
+            self._removals[fd] = on_removed
         self.ring.queue(sqe)
         self.ring.submit()
 
@@ -329,6 +340,11 @@ class OffloadClient:
             callback = self._sockets.get(fd)
             if payload is not None and callback is not None:
                 callback(payload, addr)
+            return
+        if tag == TAG_CANCEL:
+            callback = self._removals.pop(user_data & VALUE_MASK, None)
+            if callback is not None:
+                callback()
             return
         if tag == TAG_WAKE:
             self.counters["wakes"] += 1

@@ -116,6 +116,9 @@ int adopt(struct io_uring_bpf_ctx *ctx)
 		bpf_map_update_elem(&qo_cids, &key, &slot, BPF_ANY);
 	}
 
+	if (!c->role) /* a client's socket is its own */
+		bpf_map_update_elem(&qo_sock_owner, &c->sock_fd, &slot, BPF_ANY);
+
 	now = bpf_ktime_get_ns();
 	/* An ACK the application owed (an ack-eliciting packet arrived just before parking). */
 	if (s->ack_eliciting_pending && qo_send(ctx, eng, st, c, slot, QO_SEAL_ACK, now) == 0) {

@@ -38,6 +38,8 @@ int reclaim(struct io_uring_bpf_ctx *ctx)
 		return 0;
 	}
 	qo_wheel_unlink(c);
+	if (!c->role)
+		bpf_map_delete_elem(&qo_sock_owner, &c->sock_fd);
 	n = s->n_host_cids;
 #pragma clang loop unroll(disable)
 	for (i = 0; i < QO_MAX_HOST_CIDS; i++) {

@@ -158,7 +158,8 @@ static __always_inline int on_datagram(struct io_uring_bpf_ctx *ctx, struct qo_e
 	struct qo_conn *c;
 	__u64 buf, pkt;
 	__u32 name_cap = eng->config.name_cap, cid_len = eng->config.host_cid_len, *slotp, slot;
-	__u32 len;
+	__u32 len, *owner;
+	__s32 fd = (__s32)cqe->user_data;
 	__u8 first;
 	long verdict;
 
@@ -174,14 +175,34 @@ static __always_inline int on_datagram(struct io_uring_bpf_ctx *ctx, struct qo_e
 	pkt = buf + sizeof(h.out) + name_cap;
 	if (h.out.controllen || h.out.flags & QO_MSG_TRUNC || len < 1 + cid_len)
 		goto pass;
-	if (first & 0x80)
-		goto pass; /* long header: handshake-era or version negotiation */
+	owner = bpf_map_lookup_elem(&qo_sock_owner, &fd);
+	if (first & 0x80) {
+		/* long header: handshake-era or version negotiation -- stale for a parked
+		 * connection that owns the socket, someone else's otherwise */
+		if (owner)
+			goto noise;
+		goto pass;
+	}
 	__builtin_memset(&key, 0, sizeof(key));
 	if (bpf_copy_from_user(key.bytes, cid_len, (void *)(pkt + 1)))
 		goto pass;
 	slotp = bpf_map_lookup_elem(&qo_cids, &key);
-	if (!slotp)
+	if (!slotp) {
+		/* a stateless reset carries a random DCID: only its last 16 bytes tell */
+		verdict = bpf_quic_match_reset(pkt, len);
+		if (verdict > 0) {
+			slot = (__u32)verdict - 1;
+			c = qo_conn(slot);
+			if (c && c->state == QO_CONN_PARKED) {
+				qo_wake(ctx, st, c, slot, QO_WAKE_STATELESS_RESET, 1, bid);
+				st->datagrams_passed++;
+				return 0;
+			}
+		}
+		if (owner)
+			goto noise;
 		goto pass;
+	}
 	slot = *slotp;
 	c = qo_conn(slot);
 	if (!c || c->state != QO_CONN_PARKED)
@@ -250,6 +271,12 @@ static __always_inline int on_datagram(struct io_uring_bpf_ctx *ctx, struct qo_e
 		st->acks_sent++;
 	}
 	return 1;
+noise:
+	c = qo_conn(*owner);
+	if (c && c->state == QO_CONN_PARKED) {
+		st->dropped_unknown++;
+		return 1;
+	}
 pass:
 	hand_over(ctx, st, cqe);
 	return 0;

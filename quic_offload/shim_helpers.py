@@ -30,6 +30,7 @@ from quic_offload.offload_abi import (
     HELPER_KEY_EXPORT,
     HELPER_KEY_INSTALL,
     HELPER_KEY_WIPE,
+    HELPER_MATCH_RESET,
     HELPER_OPEN,
     HELPER_SEAL,
     MAX_CONNS,
@@ -114,6 +115,8 @@ class ShimEnv(EngineBpfEnv):
         super().__init__(engine)
         self.keys = KeyTable(capacity, warm_slots=warm_slots)
         self.reset_tokens: list[tuple[bytes, ...]] = [()] * capacity
+        #: token -> slot, to find the connection a stateless reset is meant for
+        self._token_slots: dict[bytes, int] = {}
         self._ack_ranges: list[tuple[int, int]] = []
 
     # -- helpers ------------------------------------------------------------------------------
@@ -145,7 +148,7 @@ class ShimEnv(EngineBpfEnv):
                 generation=min(block.send_generation, block.recv_generation),
                 next_packet_number=block.next_pn,
             )
-            self.reset_tokens[slot] = tuple(bytes(t) for t in block.reset_tokens[:tokens])
+            self._set_tokens(slot, tuple(bytes(t) for t in block.reset_tokens[:tokens]))
         except SlotError as exc:
             log.info("event=key_install_refused slot=%d reason=%s", slot, type(exc).__name__)
             return -_EBUSY if "already" in str(exc) else -_EINVAL
@@ -250,6 +253,33 @@ class ShimEnv(EngineBpfEnv):
             return 0
         return int(is_stateless_reset(mem.view[off:off + length], tokens))
 
+    def quic_match_reset(self, pkt: int, length: int) -> int:
+        """1007: slot + 1 of the connection whose reset token ends the datagram, else 0."""
+        mem = self.mem
+        off = pkt - mem.base
+        if off < 0 or length < 0 or off + length > mem.size or not pkt:
+            return -_EFAULT
+        if length < 21 or not self._token_slots:
+            return 0
+        tail = bytes(mem.view[off + length - 16:off + length])
+        slot = self._token_slots.get(tail)
+        if slot is None:
+            return 0
+        # the dict lookup found a candidate; confirm in constant time like every check
+        datagram = mem.view[off:off + length]
+        try:
+            return slot + 1 if is_stateless_reset(datagram, self.reset_tokens[slot]) else 0
+        finally:
+            datagram.release()
+
+    def _set_tokens(self, slot: int, tokens: tuple[bytes, ...]) -> None:
+        for token in self.reset_tokens[slot]:
+            if self._token_slots.get(token) == slot:
+                del self._token_slots[token]
+        self.reset_tokens[slot] = tokens
+        for token in tokens:
+            self._token_slots[token] = slot
+
     def quic_key_export(self, slot: int, keys_addr: int, length: int) -> int:
         """1004: write the slot's current keys into the key block at ``keys_addr``."""
         mem = self.mem
@@ -285,7 +315,7 @@ class ShimEnv(EngineBpfEnv):
         """1005: erase the slot's keys and reset tokens."""
         if not 0 <= slot < len(self.reset_tokens):
             return -_EINVAL
-        self.reset_tokens[slot] = ()
+        self._set_tokens(slot, ())
         return 0 if self.keys.wipe(slot) else -_ENOENT
 
     def quic_key_discard_previous(self, slot: int) -> int:
@@ -315,6 +345,8 @@ def offload_helpers() -> HelperRegistry:
         HelperSpec(HELPER_KEY_EXPORT, "bpf_quic_key_export", (_A, _A, _A),
                    ShimEnv.quic_key_export),
         HelperSpec(HELPER_KEY_WIPE, "bpf_quic_key_wipe", (_A,), ShimEnv.quic_key_wipe),
+        HelperSpec(HELPER_MATCH_RESET, "bpf_quic_match_reset", (_A, _A),
+                   ShimEnv.quic_match_reset),
         HelperSpec(HELPER_KEY_DISCARD_PREVIOUS, "bpf_quic_key_discard_previous", (_A,),
                    ShimEnv.quic_key_discard_previous),
     )

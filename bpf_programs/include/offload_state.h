@@ -13,6 +13,9 @@
 BPF_MAP(qo_conns, BPF_MAP_TYPE_ARRAY, __u32, struct qo_conn, QO_MAX_CONNS);
 BPF_MAP(qo_cids, BPF_MAP_TYPE_HASH, struct qo_cid_key, __u32, QO_MAX_CONNS * 2);
 BPF_MAP(qo_wheel, BPF_MAP_TYPE_ARRAY, __u32, __u32, QO_WHEEL_SLOTS);
+/* Sockets that belong to one parked connection (a client's): fd -> slot.  What arrives on
+ * them and names no connection is noise (or a reset), never the application's business. */
+BPF_MAP(qo_sock_owner, BPF_MAP_TYPE_HASH, __s32, __u32, QO_MAX_CONNS);
 BPF_MAP(qo_engine_map, BPF_MAP_TYPE_ARRAY, __u32, struct qo_engine, 1);
 BPF_MAP(qo_stats_map, BPF_MAP_TYPE_ARRAY, __u32, struct qo_stats, 1);
 /* Scratch space for structs too large for the 512-byte stack (one run at a time). */

@@ -320,6 +320,7 @@ struct qo_stats {
 	__u64 dropped_undecryptable;
 	__u64 dropped_duplicate;
 	__u64 dropped_malformed;
+	__u64 dropped_unknown;       /* noise on a parked client's own socket */
 	__u64 send_failed;
 	__u64 seal_failed;
 	__u64 recv_rearmed;          /* multishot RECVMSG re-submitted */
@@ -394,6 +395,12 @@ BPF_HELPER(1002, long, bpf_quic_open, (__u32 slot, __u64 pkt, __u32 len, struct 
  * in constant time), 0 if not, -errno for bad arguments. */
 BPF_HELPER(1003, long, bpf_quic_check_reset, (__u32 slot, __u64 pkt, __u32 len));
 
+/* Which connection, if any, does this datagram reset?  The slot + 1 of the connection one of
+ * whose stateless-reset tokens the datagram's last 16 bytes equal (compared in constant
+ * time), 0 if none.  For datagrams whose DCID names no parked connection: a reset carries
+ * no usable connection ID (RFC 9000 §10.3). */
+BPF_HELPER(1007, long, bpf_quic_match_reset, (__u64 pkt, __u32 len));
+
 /* Write the slot's current keys into the key block at user address `keys`. 0 or -errno. */
 BPF_HELPER(1004, long, bpf_quic_key_export, (__u32 slot, __u64 keys, __u32 len));
 
@@ -416,7 +423,7 @@ _Static_assert(sizeof(struct qo_park_record) == 808, "qo_park_record");
 _Static_assert(sizeof(struct qo_tx) == 216, "qo_tx");
 _Static_assert(sizeof(struct qo_conn) == 448, "qo_conn");
 _Static_assert(sizeof(struct qo_rx) == 112, "qo_rx");
-_Static_assert(sizeof(struct qo_stats) == 232, "qo_stats");
+_Static_assert(sizeof(struct qo_stats) == 240, "qo_stats");
 _Static_assert(sizeof(struct qo_engine) == 120, "qo_engine");
 
 #endif /* QUIC_OFFLOAD_H */

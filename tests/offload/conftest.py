@@ -1,0 +1,40 @@
+"""Fixtures of the offload suite: backends, a self-signed certificate, the scenario kit."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from quic_offload.self_signed import write_self_signed
+from uring.backends import io_uring_available
+
+
+def _load_scenario() -> object:
+    name = "offload_scenario"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("scenario.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_load_scenario()
+
+
+@pytest.fixture(params=("portable", "io_uring"))
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "io_uring":
+        ok, reason = io_uring_available()
+        if not ok:
+            pytest.skip(f"io_uring backend unavailable here: {reason}")
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_self_signed(tmp_path_factory.mktemp("certs"))

@@ -12,9 +12,8 @@ import asyncio
 import os
 
 import pytest
-from offload_scenario import offloaded_pair, wait_until
-
 from aioquic.quic import events
+from offload_scenario import offloaded_pair, wait_until
 
 
 @pytest.mark.slow

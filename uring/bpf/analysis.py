@@ -23,6 +23,12 @@ to the checked generic path whenever a fact is missing.  Soundness points worth 
   may touch the stack forgets the slots it may touch, and once a pointer to the stack has
   escaped (stored to memory or passed to a call) a store through an unknown pointer or any
   call forgets them all;
+* a pointer is only an integer, so code can reach any frame's stack through an address it
+  computed: functions are analysed callees first, and a call to a function that may write
+  through an address the analysis cannot place (:attr:`Analysis.foreign`) forgets the
+  caller's slots too;
+* loads from a frozen map (``.rodata``) at a constant offset are constants: neither the
+  program nor Python can change that memory after load;
 * loops are widened: after a few visits of a block, ranges that still grow jump to full.
 """
 
@@ -35,6 +41,7 @@ from uring.bpf.helpers import Arg, BPF_FUNC_map_lookup_elem, HelperRegistry, Ret
 from uring.bpf.interpreter import alu, sext
 from uring.bpf.isa import MASK32, MASK64, STACK_SIZE, Insn
 from uring.bpf.maps import ArrayMap, Map
+from uring.bpf.memory import REGION_SHIFT, RID_STACK, RID_STATIC
 from uring.bpf.verifier import VerifiedProgram, successors
 
 WIDEN_AFTER = 4
@@ -129,6 +136,21 @@ def bits_mask(v: int) -> int:
     return (1 << v.bit_length()) - 1
 
 
+def placed(v: Value, off: int = 0) -> bool:
+    """Whether an access through ``v + off`` provably stays out of every frame's stack other
+    than the one ``v`` points into (a pointer with a known region and offset, a map handle
+    or function, or a constant address outside the stack regions)."""
+    if isinstance(v, Ptr):
+        return v.off is not None
+    if isinstance(v, (MapRef, FuncRef)):
+        return True
+    c = v.const
+    if c is None:
+        return False
+    rid = ((c + off) & MASK64) >> REGION_SHIFT
+    return not RID_STACK <= rid < RID_STATIC
+
+
 class Analysis:
     """Runs the data flow over every function of a program; ``state_in[pc]`` holds facts."""
 
@@ -140,8 +162,83 @@ class Analysis:
         self.state_in: dict[int, State] = {}
         #: lookup call site pc -> map index, for sites whose map is a known constant
         self.site_map: dict[int, int] = {}
+        #: function index -> (may read, may write) memory through an address the analysis
+        #: cannot place -- possibly another frame's stack -- itself or in what it calls
+        self.foreign: dict[int, tuple[bool, bool]] = {}
+        for fi in self._callees_first():
+            self._run_function(fi, prog.functions[fi].start)
+            self.foreign[fi] = self._foreign_access(fi)
+
+    def _callees_first(self) -> list[int]:
+        """Function indexes, every callee (or callback) before its callers."""
+        prog = self.prog
+        callees: list[set[int]] = [set() for _ in prog.functions]
         for fi, f in enumerate(prog.functions):
-            self._run_function(fi, f.start)
+            for pc in range(f.start, f.end):
+                insn = self.insns[pc]
+                if (insn.opcode == isa.OP_CALL and insn.src == isa.BPF_PSEUDO_CALL) or (
+                        insn.opcode == isa.OP_LD_IMM64 and insn.src == isa.BPF_PSEUDO_FUNC):
+                    target = pc + insn.imm + 1
+                    if 0 <= target < len(self.insns):
+                        callees[fi].add(prog.owner[target])
+        order: list[int] = []
+        seen: set[int] = set()
+
+        def visit(fi: int) -> None:
+            if fi in seen:
+                return
+            seen.add(fi)
+            for c in sorted(callees[fi]):
+                visit(c)
+            order.append(fi)
+
+        for fi in range(len(prog.functions)):
+            visit(fi)
+        return order
+
+    def callee_foreign(self, target_pc: int) -> tuple[bool, bool]:
+        """What the function starting at ``target_pc`` may do to other frames' stacks."""
+        return self.foreign.get(self.prog.owner[target_pc], (True, True))
+
+    def _foreign_access(self, fi: int) -> tuple[bool, bool]:
+        f = self.prog.functions[fi]
+        reads = writes = False
+        for pc in range(f.start, f.end):
+            s = self.state_in.get(pc)
+            if s is None:
+                continue
+            insn = self.insns[pc]
+            op, cls = insn.opcode, insn.opcode & 0x07
+            r = w = False
+            if cls == isa.BPF_LDX:
+                r = not placed(s.regs[insn.src], insn.off)
+            elif cls in (isa.BPF_ST, isa.BPF_STX):
+                w = not placed(s.regs[insn.dst], insn.off)
+                r = w and op & 0xE0 == isa.BPF_ATOMIC
+            elif op == isa.OP_CALL and insn.src == isa.BPF_PSEUDO_CALL:
+                r, w = self.callee_foreign(pc + insn.imm + 1)
+            elif op == isa.OP_CALL:
+                r, w = self.helper_foreign(insn, s.regs)
+            reads, writes = reads or r, writes or w
+        return reads, writes
+
+    def helper_foreign(self, insn: Insn, regs: tuple[Value, ...] | list[Value]
+                       ) -> tuple[bool, bool]:
+        """(may read, may write) memory outside the places the arguments point into."""
+        spec = self.helpers.get(insn.imm)
+        reads = writes = False
+        if spec is None:
+            return True, True
+        for i, kind in enumerate(spec.args):
+            v = regs[i + 1]
+            if kind in (Arg.MEM, Arg.MAP_KEY, Arg.MAP_VALUE):
+                reads = reads or not placed(v)
+            elif kind is Arg.MEM_WRITE and not placed(v):
+                reads = writes = True
+            elif kind is Arg.CALLBACK:
+                r, w = self.callee_foreign(v.pc) if isinstance(v, FuncRef) else (True, True)
+                reads, writes = reads or r, writes or w
+        return reads, writes
 
     def _entry_state(self, fi: int) -> State:
         regs: list[Value] = [UNKNOWN] * 11
@@ -191,16 +288,7 @@ class Analysis:
         elif op == isa.OP_LD_IMM64:
             regs[insn.dst] = self.ld_imm64_value(pc)
         elif cls == isa.BPF_LDX:
-            size = isa.SIZE_BYTES[op & 0x18]
-            base = regs[insn.src]
-            value: Value = Scalar(0, (1 << (8 * size)) - 1)
-            if op & 0xE0 == isa.BPF_MEMSX:
-                value = UNKNOWN
-            elif (size == 8 and isinstance(base, Ptr) and base.region == "fp"
-                  and base.off is not None):
-                slot = slots.get(base.off + insn.off)
-                value = slot if slot is not None else UNKNOWN
-            regs[insn.dst] = value
+            regs[insn.dst] = self.load_value(insn, regs[insn.src], slots)
         elif cls in (isa.BPF_ST, isa.BPF_STX):
             size = isa.SIZE_BYTES[op & 0x18]
             base = regs[insn.dst]
@@ -233,6 +321,32 @@ class Analysis:
                  State(tuple(regs), tuple(sorted(slots.items(), key=lambda kv: kv[0])),
                        escaped))]
 
+    def load_value(self, insn: Insn, base: Value, slots: dict[int, Value]) -> Value:
+        """Abstract value an LDX loads (``slots``: the tracked stack slots before it)."""
+        op = insn.opcode
+        size = isa.SIZE_BYTES[op & 0x18]
+        signed = op & 0xE0 == isa.BPF_MEMSX
+        folded = self.frozen_value(base, insn.off, size)
+        if folded is not None:
+            return const(sext(folded, 8 * size) if signed else folded)
+        if signed:
+            return UNKNOWN
+        if size == 8 and isinstance(base, Ptr) and base.region == "fp" and base.off is not None:
+            slot = slots.get(base.off + insn.off)
+            return slot if slot is not None else UNKNOWN
+        return Scalar(0, (1 << (8 * size)) - 1)
+
+    def frozen_value(self, base: Value, off: int, size: int) -> int | None:
+        """The value at ``base + off`` when it lies in a frozen map at a known offset."""
+        if not (isinstance(base, Ptr) and isinstance(base.region, tuple)
+                and base.region[0] == "g" and self.access_ok(base, off, size, False)):
+            return None
+        m = self.maps[base.region[1]]
+        if not m.frozen:
+            return None
+        k = base.off + off  # type: ignore[operator]
+        return int.from_bytes(m.data[k:k + size], "little")  # type: ignore[attr-defined]
+
     def access_ok(self, v: Value, off: int, size: int, write: bool) -> bool:
         """Whether an access of ``size`` bytes at ``v + off`` is provably in bounds (and
         writable if ``write``), so the translator may skip the run-time check."""
@@ -264,7 +378,7 @@ class Analysis:
         stack_args = [r for r in range(1, 6) if isinstance(regs[r], Ptr)
                       and regs[r].region == "fp"]
         if insn.src == isa.BPF_PSEUDO_CALL:
-            if stack_args or escaped:
+            if stack_args or escaped or self.callee_foreign(pc + insn.imm + 1)[1]:
                 slots.clear()
             return escaped or bool(stack_args), UNKNOWN
         spec = self.helpers.get(insn.imm)
@@ -284,7 +398,7 @@ class Analysis:
                     continue
             escaped = True
             slots.clear()
-        if spec.runs_code and escaped:
+        if spec.runs_code and (escaped or self.helper_foreign(insn, regs)[1]):
             slots.clear()
         if spec.ret is Ret.MAP_VALUE_OR_NULL:
             m = regs[1]

@@ -3,18 +3,29 @@
 Every BPF function turns into one Python function whose locals are the registers.  What
 makes it fast (numbers in ``bench/bench_bpf_vm.py``):
 
-* **registers as locals**, constants folded (``r2 = r10; r2 += -8`` becomes a literal);
+* **registers as locals**, constants folded (``r2 = r10; r2 += -8`` becomes a literal), and
+  loads from frozen ``.rodata`` folded into literals;
 * **no 64-bit mask where ranges prove it unneeded** (a big-int ``&`` costs ~30 ns): the
   analysis (:mod:`uring.bpf.analysis`) knows e.g. that a 32-bit load plus a 32-bit load
   cannot overflow;
 * **pointers with a region fixed at translation time**: when a register provably points
   into the context, this frame's stack, a map's storage or the value returned by a given
-  lookup call site, at a constant offset, a load becomes ``unpack_from(buffer, constant)``
-  with no region decode and no bounds check (the check happened at translation time);
-* **array-map lookups inlined** for constant maps, hash lookups reduced to a dict ``get``;
+  lookup call site, at a constant offset, a load becomes a buffer access at a constant
+  offset with no region decode and no bounds check (the check happened at translation
+  time); aligned accesses to array maps index a typed ``memoryview`` (~30 ns instead of
+  ~70 ns for ``unpack_from``);
+* **stack bytes in locals** (:mod:`uring.bpf.stack_cells`): spills and struct fields at
+  constant R10 offsets live in Python locals, a struct handed to a helper is built with one
+  ``struct.pack``, and the stack buffer is only brought up to date where something could
+  look at it;
+* **array-map lookups inlined** for constant maps (a lookup is an index and a bounds
+  compare; a NULL check tests the index), hash lookups reduced to a dict ``get``;
+* **direct engine calls** for the standard helpers (:mod:`uring.bpf.inline_helpers`), with
+  the engine's methods bound once per function entry;
 * **structured control flow**: a function's blocks are laid out as nested ``if``s, a merge
   block reached from several places is duplicated while small, and only loop heads (and
-  merges too big to copy) become cases of a ``while True`` dispatch on ``pc``.
+  merges too big to copy) become cases of a ``while True`` dispatch on ``pc``; the
+  instruction count is added once per path between budget check points.
 
 Whatever cannot be proven goes through the same checked routines the interpreter uses
 (:class:`~uring.bpf.memory.RunState`, :func:`~uring.bpf.call_args.call_helper`), so both
@@ -25,8 +36,11 @@ with ``quic-offload bpf dump --python``.
 
 from __future__ import annotations
 
+import re
 import struct
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from uring.bpf import isa
 from uring.bpf.analysis import (
@@ -37,12 +51,15 @@ from uring.bpf.analysis import (
     Scalar,
     State,
     Value,
+    alu_value,
+    placed,
 )
 from uring.bpf.call_args import call_helper
 from uring.bpf.disasm import format_insn
-from uring.bpf.helpers import Arg, HelperRegistry, Ret
+from uring.bpf.helpers import Arg, HelperRegistry, HelperSpec, Ret
+from uring.bpf.inline_helpers import ArgCode, direct_call
 from uring.bpf.interpreter import atomic_at, bswap, sdiv, sext, smod
-from uring.bpf.isa import MASK32, MASK64, SIGN32, SIGN64, STACK_SIZE, Insn
+from uring.bpf.isa import MASK32, MASK64, SIGN32, SIGN64, STACK_SIZE, Insn, to_signed32
 from uring.bpf.maps import ArrayMap, HashMap, LruHashMap, Map
 from uring.bpf.memory import (
     CTX_BASE,
@@ -55,6 +72,7 @@ from uring.bpf.memory import (
     stack_base,
     static_regions,
 )
+from uring.bpf.stack_cells import CELL_FORMAT, StackEffect, StackPlan
 from uring.bpf.verifier import VerifiedProgram, reads_writes, successors
 from uring.program import BpfRunError
 
@@ -66,6 +84,30 @@ MAX_NESTING = 40
 
 _STRUCTS = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I"),
             8: struct.Struct("<Q")}
+#: Typed ``memoryview`` formats by access size; usable only where native order and sizes are
+#: those of BPF memory (little endian, 2/4/8-byte H/I/Q).
+_VIEW_FORMAT = {2: "H", 4: "I", 8: "Q"}
+_TYPED_VIEWS = sys.byteorder == "little" and all(
+    struct.calcsize(f) == n for n, f in _VIEW_FORMAT.items())
+_STRUCT_METHODS = {"PK": "pack", "PI": "pack_into", "UF": "unpack_from"}
+
+
+@dataclass
+class _CallArg:
+    """One helper argument resolved at translation time."""
+
+    kind: Arg
+    reg: int
+    value: Value
+    #: byte size of a memory argument (constant), else None
+    size: int | None = None
+    #: (buffer, offset) expressions of a memory argument in a known region
+    acc: tuple[str, str] | None = None
+    #: R10 offset when a memory argument lies in this frame's stack
+    fp: int | None = None
+    map_index: int | None = None
+    #: start pc of a callback
+    target: int | None = None
 
 
 def _arsh(a: int, n: int, bits: int) -> int:
@@ -106,13 +148,122 @@ class _Translator:
         self.debug = debug
         self.analysis = Analysis(prog, maps, helpers)
         self.ns: dict[str, object] = {}
-        self.ns_names: set[str] = set()
+        self.typed = _TYPED_VIEWS
+        self._calls: dict[int, list[_CallArg] | None] = {}
 
     # -- namespace ----------------------------------------------------------------------------
 
-    def bind(self, name: str, value: object) -> str:
-        self.ns[name] = value
+    def struct_fn(self, letters: str, what: str) -> str:
+        """Name of a bound ``struct`` method for format ``'<' + letters`` (PK: pack,
+        PI: pack_into, UF: unpack_from)."""
+        name = f"{what}_{letters}"
+        if name not in self.ns:
+            self.ns[name] = getattr(struct.Struct("<" + letters), _STRUCT_METHODS[what])
         return name
+
+    def view(self, mi: int, size: int) -> str:
+        """Name of a typed view of array map ``mi``'s storage, items of ``size`` bytes."""
+        name = f"V{size}_{mi}"
+        if name not in self.ns:
+            data = self.maps[mi].data  # type: ignore[attr-defined]
+            usable = len(data) - len(data) % size
+            self.ns[name] = memoryview(data)[:usable].cast(_VIEW_FORMAT[size])
+        return name
+
+    # -- helper calls -------------------------------------------------------------------------
+
+    def resolve_call(self, pc: int) -> list[_CallArg] | None:
+        """The arguments of the helper call at ``pc`` when every one of them is resolved at
+        translation time (else None: the call takes the generic checked path)."""
+        if pc not in self._calls:
+            self._calls[pc] = self._resolve_call(pc)
+        return self._calls[pc]
+
+    def _resolve_call(self, pc: int) -> list[_CallArg] | None:
+        insn = self.insns[pc]
+        spec = self.helpers.get(insn.imm)
+        assert spec is not None
+        s = self.analysis.state_in[pc]
+        out: list[_CallArg] = []
+        current: Map | None = None
+        for i, kind in enumerate(spec.args):
+            r = i + 1
+            v = s.regs[r]
+            arg = _CallArg(kind, r, v)
+            if kind is Arg.CTX:
+                if v != Ptr("ctx", 0):
+                    return None
+            elif kind in (Arg.MEM, Arg.MEM_WRITE, Arg.MAP_KEY, Arg.MAP_VALUE):
+                if kind in (Arg.MEM, Arg.MEM_WRITE):
+                    size = s.regs[r + 1]
+                    if not isinstance(size, Scalar) or size.const is None:
+                        return None
+                    n = size.const
+                else:
+                    assert current is not None
+                    n = current.key_size if kind is Arg.MAP_KEY else current.value_size
+                arg.size = n
+                if n:
+                    acc = self.static_access(v, 0, n, kind is Arg.MEM_WRITE)
+                    if acc is None:
+                        return None
+                    arg.acc = acc
+                    if isinstance(v, Ptr) and v.region == "fp":
+                        arg.fp = v.off
+            elif kind is Arg.MAP:
+                if not isinstance(v, MapRef):
+                    return None
+                arg.map_index = v.index
+                current = self.maps[v.index]
+            elif kind is Arg.CALLBACK:
+                if not isinstance(v, FuncRef) or v.pc not in self.prog.callbacks:
+                    return None
+                arg.target = v.pc
+            out.append(arg)
+        if spec.ret is Ret.MAP_VALUE_OR_NULL and pc not in self.analysis.site_map:
+            return None  # the analysis gives R0 a region exactly when this resolves
+        return out
+
+    def static_access(self, v: Value, off: int, size: int, write: bool
+                      ) -> tuple[str, str] | None:
+        """(buffer expression, offset expression) when the access is provably in bounds."""
+        if not self.analysis.access_ok(v, off, size, write):
+            return None
+        assert isinstance(v, Ptr) and v.off is not None
+        k = v.off + off
+        region = v.region
+        if region == "ctx":
+            return "ctx", str(k)
+        if region == "fp":
+            return "stk", str(k + STACK_SIZE)
+        kind, idx = region  # type: ignore[misc]
+        if kind == "g":
+            return f"G{idx}", str(k)
+        mi = self.analysis.site_map[idx]
+        m = self.maps[mi]
+        if isinstance(m, ArrayMap):
+            base = f"ve{idx}" if m.value_size == 1 else f"ve{idx} * {m.value_size}"
+            return f"G{mi}", (f"{base} + {k}" if k else base)
+        return f"vb{idx}", str(k)
+
+    def typed_item(self, v: Value, off: int, size: int) -> str | None:
+        """``view[index]`` for a provably in-bounds, aligned array-map access, else None."""
+        if size == 1 or not self.typed or not isinstance(v, Ptr) or v.off is None:
+            return None
+        k = v.off + off
+        region = v.region
+        if not isinstance(region, tuple) or k % size:
+            return None
+        kind, idx = region
+        if kind == "g":
+            return f"{self.view(idx, size)}[{k // size}]"
+        mi = self.analysis.site_map[idx]
+        m = self.maps[mi]
+        if not isinstance(m, ArrayMap) or m.value_size % size:
+            return None
+        per, j = m.value_size // size, k // size
+        index = f"ve{idx}" if per == 1 else f"ve{idx} * {per}"
+        return f"{self.view(mi, size)}[{index} + {j}]" if j else f"{self.view(mi, size)}[{index}]"
 
     def build(self) -> TranslatedProgram:
         regions, names = static_regions(self.maps)
@@ -122,7 +273,7 @@ class _Translator:
             "BUDGET": self.budget, "CTX_BASE": CTX_BASE, "call_helper": call_helper,
             "MAPS": self.maps, "CALLBACKS": self.prog.callbacks, "atomic_at": atomic_at,
             "sdiv": sdiv, "smod": smod, "sext": sext, "bswap": bswap, "arsh": _arsh,
-            "BpfRunError": BpfRunError,
+            "BpfRunError": BpfRunError, "to_signed32": to_signed32,
         })
         for size, s in _STRUCTS.items():
             ns[f"U{size}"] = s.unpack_from
@@ -199,8 +350,10 @@ class _FunctionEmitter:
         self.is_main = fi == 0
         self.fp_expr = str(stack_base(0) + STACK_SIZE) if self.is_main else "fp"
         self.sites: set[int] = set()
+        self.env_methods: set[str] = set()
         self.build_blocks()
-        self.dead = self.dead_definitions()
+        self.plan = self.stack_plan()
+        self.dead, self.live_regs = self.dead_definitions()
 
     # -- blocks ---------------------------------------------------------------------------------
 
@@ -290,13 +443,22 @@ class _FunctionEmitter:
         elif cls == isa.BPF_LDX:
             removable = self.tr.analysis.access_ok(
                 s.regs[insn.src], insn.off, isa.SIZE_BYTES[op & 0x18], False)
+        elif isa.is_jump(insn) and self.null_test(pc) is not None:
+            reads = 0  # tested through the lookup's own locals
+        if cls in (isa.BPF_LDX, isa.BPF_ST, isa.BPF_STX):
+            base = insn.src if cls == isa.BPF_LDX else insn.dst
+            write = cls != isa.BPF_LDX
+            if self.tr.analysis.access_ok(s.regs[base], insn.off, isa.SIZE_BYTES[op & 0x18],
+                                          write):
+                reads &= ~(1 << base)  # the access names its buffer, not the register
         for r in range(11):
             if reads >> r & 1 and (r == isa.FRAME_REG or self.literal(s.regs[r]) is not None):
                 reads &= ~(1 << r)
         return reads, writes, removable
 
-    def dead_definitions(self) -> set[int]:
-        """Instructions whose only effect is a register nobody reads afterwards."""
+    def dead_definitions(self) -> tuple[set[int], dict[int, int]]:
+        """Instructions whose only effect is a register nobody reads afterwards, and the
+        registers live after each instruction."""
         pcs = [pc for b in self.blocks.values() for pc in self._pcs(b)]
         info = {pc: self._uses_defs(pc) for pc in pcs}
         dead: set[int] = set()
@@ -314,18 +476,16 @@ class _FunctionEmitter:
                     if new != live_in[pc]:
                         live_in[pc] = new
                         changed = True
-            newly = set()
+            live_out: dict[int, int] = {}
             for pc in pcs:
-                reads, writes, removable = info[pc]
-                if not removable or pc in dead:
-                    continue
                 out = 0
                 for nxt in successors(self.insns, pc):
                     out |= live_in.get(nxt, 0)
-                if not out & writes:
-                    newly.add(pc)
+                live_out[pc] = out
+            newly = {pc for pc in pcs if info[pc][2] and pc not in dead
+                     and not live_out[pc] & info[pc][1]}
             if not newly:
-                return dead
+                return dead, live_out
             dead |= newly
 
     def _pcs(self, b: _Block) -> list[int]:
@@ -350,6 +510,91 @@ class _FunctionEmitter:
             pc += 2 if self.insns[pc].opcode == isa.OP_LD_IMM64 else 1
         return n
 
+    # -- the stack: what each instruction does to it ----------------------------------------
+
+    def stack_plan(self) -> StackPlan:
+        pcs = [pc for b in self.blocks.values() for pc in self._pcs(b)]
+        effects: dict[int, StackEffect] = {}
+        for pc in pcs:
+            e = self.stack_effect(pc)
+            if e is not None:
+                effects[pc] = e
+        if self.is_main:
+            at_exit = self.tr.debug  # a debug run reports the final stack
+        else:  # the frame stays mapped after return: code that may read any stack sees it
+            at_exit = self.tr.analysis.foreign.get(0, (True, True))[0]
+        return StackPlan(self.start, sorted(pcs), lambda pc: successors(self.insns, pc),
+                         effects, flush_at_exit=at_exit)
+
+    def stack_effect(self, pc: int) -> StackEffect | None:
+        insn = self.insns[pc]
+        s = self.state(pc)
+        op, cls = insn.opcode, insn.opcode & 0x07
+        a = self.tr.analysis
+        e = StackEffect()
+        if cls == isa.BPF_LDX or cls in (isa.BPF_ST, isa.BPF_STX):
+            load = cls == isa.BPF_LDX
+            atomic = op & 0xE0 == isa.BPF_ATOMIC
+            size = isa.SIZE_BYTES[op & 0x18]
+            base = s.regs[insn.src if load else insn.dst]
+            if isinstance(base, Ptr) and base.region == "fp":
+                if base.off is None:
+                    e.memory_like = True
+                elif a.access_ok(base, insn.off, size, not load):
+                    at = base.off + insn.off
+                    if load:
+                        e.loads.append((at, size))
+                    elif atomic:
+                        e.pinned.append((at, size))
+                    else:
+                        e.stores.append((at, size, self.stored_constant(insn, s, size)))
+                # otherwise the access faults at run time, whatever the stack holds
+            elif not placed(base, insn.off):
+                if load:
+                    e.reads_any = True
+                else:
+                    e.memory_like = e.reads_any = e.writes_any = True
+            return e
+        if op == isa.OP_EXIT:
+            e.exits = True
+            return e
+        if op != isa.OP_CALL:
+            return None
+        if insn.src == isa.BPF_PSEUDO_CALL:
+            e.reads_any, e.writes_any = a.callee_foreign(pc + insn.imm + 1)
+            return e
+        call = self.tr.resolve_call(pc)
+        if call is None:
+            spec = self.tr.helpers.get(insn.imm)
+            assert spec is not None
+            for i, kind in enumerate(spec.args):
+                v = s.regs[i + 1]
+                ours = isinstance(v, Ptr) and v.region == "fp"
+                if kind in (Arg.MEM, Arg.MAP_KEY, Arg.MAP_VALUE) and (ours or not placed(v)):
+                    e.reads_any = True
+                elif kind is Arg.MEM_WRITE and (ours or not placed(v)):
+                    e.reads_any = e.writes_any = True
+                elif kind is Arg.CALLBACK:
+                    r, w = a.callee_foreign(v.pc) if isinstance(v, FuncRef) else (True, True)
+                    e.reads_any, e.writes_any = e.reads_any or r, e.writes_any or w
+            return e
+        for arg in call:
+            if arg.fp is not None and arg.size:
+                ranges = e.writes if arg.kind is Arg.MEM_WRITE else e.reads
+                ranges.append((arg.fp, arg.size))
+            elif arg.kind is Arg.CALLBACK:
+                assert arg.target is not None
+                r, w = a.callee_foreign(arg.target)
+                e.reads_any, e.writes_any = e.reads_any or r, e.writes_any or w
+        return e
+
+    def stored_constant(self, insn: Insn, s: State, size: int) -> int | None:
+        mask = (1 << (8 * size)) - 1
+        if insn.opcode & 0x07 == isa.BPF_ST:
+            return insn.imm & mask
+        literal = self.literal(s.regs[insn.src])
+        return None if literal is None else int(literal) & mask
+
     # -- emission -------------------------------------------------------------------------------
 
     def emit(self) -> list[str]:
@@ -363,22 +608,31 @@ class _FunctionEmitter:
                 cases[lab] = self.emit_from(lab, 0, 0)
         body = [ln for case in cases.values() for ln in case]
         text = "\n".join(body)
+        self.sites |= {int(p) for p in re.findall(r"\bv[eb](\d+)\b", text)}
         fn = self.tr.prog.functions[self.fi].name
         lines = [f"def F{self.start}(r1, r2, r3, r4, r5, st, depth):  # {fn}",
                  "    r0 = r6 = r7 = r8 = r9 = 0"]
         if self.tr.prog.uses_stack[self.fi]:
             lines += [f"    stk = bytearray({STACK_SIZE})",
                       f"    st.regions[{RID_STACK} + depth] = (stk, {STACK_SIZE}, True)"]
+        if self.plan.cells:
+            names = " = ".join(self.cell_name(c) for c in range(len(self.plan.cells)))
+            lines.append(f"    {names} = 0  # stack cells: the stack starts zeroed")
         if not self.is_main:
             lines.append(f"    fp = {stack_base(0) + STACK_SIZE} + (depth << {REGION_SHIFT})")
         for name, attr in (("ctx", "ctx"), ("env", "env"), ("ld", "load"), ("sto", "store"),
                            ("addreg", "add_region")):
             if name + ("[" if name == "ctx" else "(") in text or f"{name}," in text or (
-                    f"{name})" in text):
+                    f"{name})" in text) or (name == "env" and self.env_methods):
                 lines.append(f"    {name} = st.{attr}")
+        for method in sorted(self.env_methods):
+            lines.append(f"    env_{method} = env.{method}")
         lines.append("    n = st.count")
         for p in sorted(self.sites):
-            lines.append(f"    vb{p} = None; vo{p} = 0")
+            if isinstance(self.tr.maps[self.tr.analysis.site_map[p]], ArrayMap):
+                lines.append(f"    ve{p} = 0")
+            else:
+                lines.append(f"    vb{p} = None")
         if not self.dispatched:
             lines += ["    " + ln for ln in cases[self.start]]
             return lines
@@ -404,7 +658,7 @@ class _FunctionEmitter:
         lp = self.last_pc[lead]
         last = self.insns[lp]
         if last.opcode == isa.OP_EXIT:
-            out += self.emit_exit(k, self.state(lp))
+            out += self.emit_exit(lp, k)
             return out
         if isa.is_jump(last) and len(b.succ) == 2:
             cond = self.condition(lp)
@@ -430,8 +684,10 @@ class _FunctionEmitter:
             return out + [f"pc = {target}", "continue"]
         return out + self.emit_from(target, k, nesting)
 
-    def emit_exit(self, k: int, s: State) -> list[str]:
-        out = [f"st.count = n + {k}" if k else "st.count = n"]
+    def emit_exit(self, pc: int, k: int) -> list[str]:
+        s = self.state(pc)
+        out = self.flush_code(pc)
+        out.append(f"st.count = n + {k}" if k else "st.count = n")
         if self.is_main and self.tr.debug:
             regs = ", ".join(self.reg(r, s) for r in range(11))
             out.append(f"return [{regs}], st")
@@ -466,31 +722,30 @@ class _FunctionEmitter:
                 if store is not None:
                     run.append(store)
                 else:
+                    out += self.flush_code(pc)
                     out += self.insn_code(pc, done)
+                    out += self.reload_code(pc)
             pc += 2 if insn.opcode == isa.OP_LD_IMM64 else 1
         out += self.flush_stores(run)
         self.body_cache[b.start] = out
         return out
 
     def const_stack_store(self, pc: int) -> tuple[int, bytes] | None:
-        """(stack offset, bytes) of a store of a known value to this frame's stack."""
+        """(stack offset, bytes) of a store of a known value to this frame's stack buffer
+        (bytes kept in cells are stored by :meth:`insn_code`)."""
         insn = self.insns[pc]
         op, cls = insn.opcode, insn.opcode & 0x07
         if cls not in (isa.BPF_ST, isa.BPF_STX) or op & 0xE0 != isa.BPF_MEM:
             return None
         s = self.state(pc)
         size = isa.SIZE_BYTES[op & 0x18]
-        if cls == isa.BPF_ST:
-            value = insn.imm
-        else:
-            v = s.regs[insn.src]
-            if not isinstance(v, Scalar) or v.const is None:
-                return None
-            value = v.const
-        acc = self.static_access(s.regs[insn.dst], insn.off, size, True)
+        value = self.stored_constant(insn, s, size)
+        if value is None or self.fp_cells(s.regs[insn.dst], insn.off, size) is not None:
+            return None
+        acc = self.tr.static_access(s.regs[insn.dst], insn.off, size, True)
         if acc is None or acc[0] != "stk":
             return None
-        return int(acc[1]), (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+        return int(acc[1]), value.to_bytes(size, "little")
 
     @staticmethod
     def flush_stores(run: list[tuple[int, bytes]]) -> list[str]:
@@ -516,6 +771,123 @@ class _FunctionEmitter:
             if p is not None:
                 start = prev = p
         return out
+
+    # -- stack cells -----------------------------------------------------------------------------
+
+    def cell_name(self, c: int) -> str:
+        return f"s{-self.plan.cells[c][0]}"
+
+    def fp_cells(self, v: Value, off: int, size: int) -> list[int] | None:
+        """Cells of a direct access to this frame's stack, or None (not in cells)."""
+        if not (isinstance(v, Ptr) and v.region == "fp" and v.off is not None
+                and self.tr.analysis.access_ok(v, off, size, False)):
+            return None
+        return self.plan.cells_for(v.off + off, size)
+
+    def cell_value(self, pc: int, c: int) -> str:
+        k = self.plan.constant(pc, c)
+        return self.cell_name(c) if k is None else str(k)
+
+    def cells_value(self, pc: int, cells: list[int]) -> str:
+        """The little-endian value the cells hold together, as an expression."""
+        parts: list[str] = []
+        known = shift = 0
+        for c in cells:
+            k = self.plan.constant(pc, c)
+            if k is not None:
+                known |= k << shift
+            else:
+                parts.append(self.cell_name(c) if not shift else f"{self.cell_name(c)} << {shift}")
+            shift += 8 * self.plan.cells[c][1]
+        if known or not parts:
+            parts.append(str(known))
+        return parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
+
+    def cells_store(self, pc: int, off: int, cells: list[int], value: str,
+                    known: int | None) -> list[str]:
+        live = [c for c in cells if self.plan.store_live(pc, c)]
+        if not live:
+            return ["# (nothing reads these bytes before they are overwritten)"]
+        if len(cells) == 1:
+            return [f"{self.cell_name(cells[0])} = {value}"]
+        out = []
+        if known is None:
+            out.append(f"_v = {value}")
+        for c in live:
+            o, n = self.plan.cells[c]
+            shift = 8 * (o - off)
+            mask = (1 << (8 * n)) - 1
+            if known is not None:
+                out.append(f"{self.cell_name(c)} = {known >> shift & mask}")
+                continue
+            expr = f"_v >> {shift}" if shift else "_v"
+            if c != cells[-1]:  # the value is narrowed already: its top cell needs no mask
+                expr = f"({expr}) & {mask:#x}" if shift else f"_v & {mask:#x}"
+            out.append(f"{self.cell_name(c)} = {expr}")
+        return out
+
+    def cell_runs(self, cells: list[int]) -> list[list[int]]:
+        """Cells grouped into runs of adjacent bytes."""
+        runs: list[list[int]] = []
+        for c in cells:
+            o = self.plan.cells[c][0]
+            if runs:
+                po, pn = self.plan.cells[runs[-1][-1]]
+                if po + pn == o:
+                    runs[-1].append(c)
+                    continue
+            runs.append([c])
+        return runs
+
+    def flush_code(self, pc: int) -> list[str]:
+        """Write the cells that may differ from the buffer back into it, before ``pc``."""
+        out = []
+        for run in self.cell_runs(self.plan.members(self.plan.flush.get(pc, 0))):
+            at = self.plan.cells[run[0]][0] + STACK_SIZE
+            values = [self.cell_value(pc, c) for c in run]
+            if len(run) == 1:
+                out.append(self.store_stmt("stk", str(at), self.plan.cells[run[0]][1],
+                                           values[0]))
+            else:
+                letters = "".join(CELL_FORMAT[self.plan.cells[c][1]] for c in run)
+                out.append(f"{self.tr.struct_fn(letters, 'PI')}(stk, {at}, "
+                           f"{', '.join(values)})")
+        return out
+
+    def reload_code(self, pc: int) -> list[str]:
+        """Read cells back from the buffer after ``pc`` wrote it."""
+        out = []
+        for run in self.cell_runs(self.plan.members(self.plan.reload.get(pc, 0))):
+            names = [self.cell_name(c) if self.plan.store_live(pc, c) else "_"
+                     for c in run]
+            if all(n == "_" for n in names):
+                continue
+            at = self.plan.cells[run[0]][0] + STACK_SIZE
+            if len(run) == 1:
+                size = self.plan.cells[run[0]][1]
+                out.append(f"{names[0]} = {self.load_expr('stk', str(at), size)}")
+            else:
+                letters = "".join(CELL_FORMAT[self.plan.cells[c][1]] for c in run)
+                out.append(f"{', '.join(names)} = {self.tr.struct_fn(letters, 'UF')}(stk, {at})")
+        return out
+
+    def packed(self, pc: int, off: int, size: int) -> str:
+        """``bytes`` of the stack range [off, off + size) built from the cells holding it."""
+        cells = self.plan.cells_in(off, size)
+        letters = "".join(CELL_FORMAT[self.plan.cells[c][1]] for c in cells)
+        values = ", ".join(self.cell_value(pc, c) for c in cells)
+        return f"{self.tr.struct_fn(letters, 'PK')}({values})"
+
+    def read_arg(self, pc: int, arg: _CallArg) -> str:
+        """A helper's readable memory argument as ``bytes``."""
+        n = arg.size or 0
+        if not n:
+            return "b''"
+        if arg.fp is not None and self.plan.cells and self.plan.covers(arg.fp, n):
+            return self.packed(pc, arg.fp, n)
+        assert arg.acc is not None
+        buf, off = arg.acc
+        return f"bytes({buf}[{off}:{off} + {n}])"
 
     # -- values ---------------------------------------------------------------------------------
 
@@ -562,24 +934,7 @@ class _FunctionEmitter:
 
     def static_access(self, v: Value, off: int, size: int, write: bool
                       ) -> tuple[str, str] | None:
-        """(buffer expression, offset expression) when the access is provably in bounds."""
-        if not self.tr.analysis.access_ok(v, off, size, write):
-            return None
-        assert isinstance(v, Ptr) and v.off is not None
-        k = v.off + off
-        region = v.region
-        if region == "ctx":
-            return "ctx", str(k)
-        if region == "fp":
-            return "stk", str(k + STACK_SIZE)
-        kind, idx = region  # type: ignore[misc]
-        if kind == "g":
-            return f"G{idx}", str(k)
-        self.sites.add(idx)
-        mi = self.tr.analysis.site_map[idx]
-        if isinstance(self.tr.maps[mi], ArrayMap):
-            return f"G{mi}", (f"vo{idx} + {k}" if k else f"vo{idx}")
-        return f"vb{idx}", str(k)
+        return self.tr.static_access(v, off, size, write)
 
     def load_expr(self, buf: str, off: str, size: int) -> str:
         if size == 1:
@@ -633,15 +988,7 @@ class _FunctionEmitter:
                 return [f"r{d} = {FUNCTION_BASE + pc + insn.imm + 1}"]
             return [f"r{d} = {isa.ld_imm64_value(insn, hi)}"]
         if cls == isa.BPF_LDX:
-            size = isa.SIZE_BYTES[op & 0x18]
-            acc = self.static_access(s.regs[insn.src], insn.off, size, False)
-            if acc is not None:
-                expr = self.load_expr(acc[0], acc[1], size)
-            else:
-                expr = f"ld({pc}, {self.addr_expr(insn.src, insn.off, s)}, {size})"
-            if op & 0xE0 == isa.BPF_MEMSX:
-                expr = f"sext({expr}, {size * 8})"
-            return [f"r{d} = {expr}"]
+            return [f"r{d} = {self.load_code(pc, insn, s)}"]
         if cls in (isa.BPF_ST, isa.BPF_STX):
             size = isa.SIZE_BYTES[op & 0x18]
             if op & 0xE0 == isa.BPF_ATOMIC:
@@ -650,13 +997,45 @@ class _FunctionEmitter:
                 value = str(insn.imm & ((1 << (8 * size)) - 1))
             else:
                 value = self.narrow(insn.src, s, size)
-            acc = self.static_access(s.regs[d], insn.off, size, True)
+            base = s.regs[d]
+            cells = self.fp_cells(base, insn.off, size)
+            if cells is not None:
+                assert isinstance(base, Ptr) and base.off is not None
+                return self.cells_store(pc, base.off + insn.off, cells, value,
+                                        self.stored_constant(insn, s, size))
+            acc = self.static_access(base, insn.off, size, True)
             if acc is not None:
+                item = self.tr.typed_item(base, insn.off, size)
+                if item is not None:
+                    return [f"{item} = {value}"]
                 return [self.store_stmt(acc[0], acc[1], size, value)]
             return [f"sto({pc}, {self.addr_expr(d, insn.off, s)}, {size}, {value})"]
         if op == isa.OP_CALL:
             return self.call_code(pc, insn, s, done)
         raise AssertionError(f"unexpected insn at {pc}")  # pragma: no cover
+
+    def load_code(self, pc: int, insn: Insn, s: State) -> str:
+        op = insn.opcode
+        size = isa.SIZE_BYTES[op & 0x18]
+        base = s.regs[insn.src]
+        folded = self.tr.analysis.frozen_value(base, insn.off, size)
+        if folded is not None:  # frozen .rodata: the value cannot change after load
+            return str(sext(folded, 8 * size) if op & 0xE0 == isa.BPF_MEMSX else folded)
+        cells = self.fp_cells(base, insn.off, size)
+        if cells is not None:
+            expr = self.cells_value(pc, cells)
+        else:
+            acc = self.static_access(base, insn.off, size, False)
+            item = self.tr.typed_item(base, insn.off, size) if acc is not None else None
+            if item is not None:
+                expr = item
+            elif acc is not None:
+                expr = self.load_expr(acc[0], acc[1], size)
+            else:
+                expr = f"ld({pc}, {self.addr_expr(insn.src, insn.off, s)}, {size})"
+        if op & 0xE0 == isa.BPF_MEMSX:
+            expr = f"sext({expr}, {size * 8})"
+        return expr
 
     def atomic_code(self, pc: int, insn: Insn, s: State, size: int) -> list[str]:
         acc = self.static_access(s.regs[insn.dst], insn.off, size, True)
@@ -768,15 +1147,40 @@ class _FunctionEmitter:
         raise AssertionError(f"alu op {aop:#x}")  # pragma: no cover
 
     def _after(self, insn: Insn, s: State) -> Value:
-        from uring.bpf.analysis import alu_value
-
         if insn.opcode & isa.BPF_X:
             b = s.regs[insn.src]
         else:
             b = Scalar(insn.imm & MASK64, insn.imm & MASK64)
         return alu_value(insn, s.regs[insn.dst], b)
 
+    def null_test(self, pc: int) -> str | None:
+        """A NULL check of a pointer a lookup site returned, tested through the site's own
+        locals (so the pointer value itself need not be computed)."""
+        insn = self.insns[pc]
+        s = self.state(pc)
+        jop = insn.opcode & 0xF0
+        if insn.opcode & 0x07 != isa.BPF_JMP or jop not in (isa.BPF_JEQ, isa.BPF_JNE):
+            return None
+        v = s.regs[insn.dst]
+        if insn.opcode & isa.BPF_X:
+            if s.regs[insn.src] != Scalar(0, 0):
+                return None
+        elif insn.imm != 0:
+            return None
+        if not (isinstance(v, Ptr) and v.nullable and isinstance(v.region, tuple)
+                and v.region[0] == "site" and v.off == 0):
+            return None
+        p = v.region[1]
+        m = self.tr.maps[self.tr.analysis.site_map[p]]
+        if isinstance(m, ArrayMap):
+            return (f"ve{p} >= {m.max_entries}" if jop == isa.BPF_JEQ
+                    else f"ve{p} < {m.max_entries}")
+        return f"vb{p} is None" if jop == isa.BPF_JEQ else f"vb{p} is not None"
+
     def condition(self, pc: int) -> str:
+        null = self.null_test(pc)
+        if null is not None:
+            return null
         insn = self.insns[pc]
         s = self.state(pc)
         op, cls = insn.opcode, insn.opcode & 0x07
@@ -826,9 +1230,9 @@ class _FunctionEmitter:
         out: list[str] = []
         if spec.runs_code:
             out.append(f"st.count = n + {done}")
-        special = self.special_call(pc, spec, s)
-        if special is not None:
-            out += special
+        call = self.tr.resolve_call(pc)
+        if call is not None:
+            out += self.resolved_call(pc, spec, call, s)
         else:
             regs = ", ".join(self.reg(r, s) for r in range(1, 6))
             out.append(f"r0 = call_helper(st, {pc}, SPEC{spec.id}, ({regs}), MAPS, CALLBACKS, "
@@ -837,85 +1241,87 @@ class _FunctionEmitter:
             out.append(f"n = st.count - {done}")
         return out
 
-    def special_call(self, pc: int, spec, s: State) -> list[str] | None:
-        args: list[str] = []
-        current_map: Map | None = None
-        map_index = -1
-        for i, kind in enumerate(spec.args):
-            r = i + 1
-            v = s.regs[r]
-            if kind is Arg.ANYTHING:
-                args.append(self.reg(r, s))
-            elif kind is Arg.SIZE:
-                continue
-            elif kind is Arg.CTX:
-                if v != Ptr("ctx", 0):
-                    return None
-                args.append("ctx")
-            elif kind in (Arg.MEM, Arg.MEM_WRITE):
-                size = s.regs[r + 1]
-                if not isinstance(size, Scalar) or size.const is None:
-                    return None
-                n = size.const
-                write = kind is Arg.MEM_WRITE
-                if n == 0:
-                    args.append("memoryview(bytearray(0))" if write else "b''")
-                    continue
-                acc = self.static_access(v, 0, n, write)
-                if acc is None:
-                    return None
-                buf, off = acc
-                if write:
-                    args.append(f"memoryview({buf})[{off}:{off} + {n}]")
-                else:
-                    args.append(f"bytes({buf}[{off}:{off} + {n}])")
-            elif kind is Arg.MAP:
-                if not isinstance(v, MapRef):
-                    return None
-                map_index = v.index
-                current_map = self.tr.maps[v.index]
-                args.append(f"M{v.index}")
-            elif kind in (Arg.MAP_KEY, Arg.MAP_VALUE):
-                assert current_map is not None
-                n = current_map.key_size if kind is Arg.MAP_KEY else current_map.value_size
-                acc = self.static_access(v, 0, n, False)
-                if acc is None:
-                    return None
-                buf, off = acc
-                args.append(f"bytes({buf}[{off}:{off} + {n}])")
-            elif kind is Arg.CALLBACK:
-                if not isinstance(v, FuncRef) or v.pc not in self.tr.prog.callbacks:
-                    return None
-                args.append(f"make_callback(st, {v.pc}, {pc}, depth)")
-            else:
-                return None
-        if spec.ret is Ret.MAP_VALUE_OR_NULL:
-            # the analysis promised a region for R0 exactly when this specialisation applies
-            if pc not in self.tr.analysis.site_map:
-                return None
-            return self.lookup_code(pc, map_index, current_map, args, s)
-        return [f"r0 = IMPL{spec.id}(env, {', '.join(args)}) & 0xFFFFFFFFFFFFFFFF"
-                if args else f"r0 = IMPL{spec.id}(env) & 0xFFFFFFFFFFFFFFFF"]
+    def r0_live(self, pc: int) -> bool:
+        return bool(self.live_regs.get(pc, 1) & 1)
 
-    def lookup_code(self, pc: int, mi: int, m: Map | None, args: list[str],
-                    s: State) -> list[str]:
+    def resolved_call(self, pc: int, spec: HelperSpec, call: list[_CallArg],
+                      s: State) -> list[str]:
+        impl_args: list[str] = []  # what IMPL<id>(env, ...) gets
+        codes: list[ArgCode] = []  # the same without ctx and sizes, for a direct engine call
+        for arg in call:
+            kind = arg.kind
+            if kind is Arg.SIZE:
+                continue
+            if kind is Arg.CTX:
+                impl_args.append("ctx")
+                continue
+            if kind is Arg.ANYTHING:
+                expr = self.reg(arg.reg, s)
+                v = arg.value
+                code = ArgCode(expr, v.const if isinstance(v, Scalar) else None,
+                               v.hi if isinstance(v, Scalar) else None)
+            elif kind is Arg.MEM_WRITE:
+                n = arg.size or 0
+                if n:
+                    assert arg.acc is not None
+                    buf, off = arg.acc
+                    expr = f"memoryview({buf})[{off}:{off} + {n}]"
+                else:
+                    expr = "memoryview(bytearray(0))"
+                code = ArgCode(expr, size=n)
+            elif kind in (Arg.MEM, Arg.MAP_KEY, Arg.MAP_VALUE):
+                code = ArgCode(self.read_arg(pc, arg), size=arg.size)
+            elif kind is Arg.MAP:
+                code = ArgCode(f"M{arg.map_index}")
+            else:
+                assert kind is Arg.CALLBACK
+                code = ArgCode(f"make_callback(st, {arg.target}, {pc}, depth)")
+            impl_args.append(code.expr)
+            codes.append(code)
+        if spec.ret is Ret.MAP_VALUE_OR_NULL:
+            return self.lookup_code(pc, call, s)
+        direct = direct_call(spec, codes)
+        if direct is not None and direct.method is None:
+            return [f"r0 = {direct.constant}"]
+        if direct is not None:
+            self.env_methods.add(direct.method)  # type: ignore[arg-type]
+            expr = f"env_{direct.method}({', '.join(direct.args)})"
+            u32 = direct.u32
+        else:
+            expr = f"IMPL{spec.id}(env{''.join(', ' + a for a in impl_args)})"
+            u32 = False
+        if not self.r0_live(pc):
+            return [expr]
+        return [f"r0 = {expr}" if u32 else f"r0 = {expr} & 0xFFFFFFFFFFFFFFFF"]
+
+    def lookup_code(self, pc: int, call: list[_CallArg], s: State) -> list[str]:
+        """An inlined ``bpf_map_lookup_elem`` on a constant map.  Array map: the element
+        index goes to ``ve<pc>`` (NULL when it is out of range); hash map: the value buffer to
+        ``vb<pc>`` (NULL when None), mapped as a region like the interpreter does."""
+        mi = call[0].map_index
+        assert mi is not None
+        m = self.tr.maps[mi]
         self.sites.add(pc)
-        key = args[1]
+        key = call[1]
         if isinstance(m, ArrayMap):
-            acc = self.static_access(s.regs[2], 0, 4, False)
-            assert acc is not None
-            base = (RID_STATIC + mi) << REGION_SHIFT
-            return [f"_i = U4({acc[0]}, {acc[1]})[0]",
-                    f"if _i < {m.max_entries}:",
-                    f"    vo{pc} = _i * {m.value_size}; r0 = {base} + vo{pc}",
-                    "else:",
-                    "    r0 = 0"]
+            if key.fp is not None and self.plan.cells and self.plan.covers(key.fp, 4):
+                index = self.cells_value(pc, self.plan.cells_in(key.fp, 4))
+            else:
+                assert key.acc is not None
+                index = self.load_expr(key.acc[0], key.acc[1], 4)
+            out = [f"ve{pc} = {index}"]
+            if self.r0_live(pc):
+                base = (RID_STATIC + mi) << REGION_SHIFT
+                scaled = f"ve{pc}" if m.value_size == 1 else f"ve{pc} * {m.value_size}"
+                out.append(f"r0 = {base} + {scaled} if ve{pc} < {m.max_entries} else 0")
+            return out
+        key_bytes = self.read_arg(pc, key)
         if type(m) is HashMap:
-            return [f"vb{pc} = H{mi}.get({key})",
-                    f"r0 = 0 if vb{pc} is None else addreg(vb{pc})"]
-        assert isinstance(m, (LruHashMap, HashMap))
-        return [f"_f = M{mi}.bpf_lookup({key})",
-                "if _f is None:",
-                "    r0 = 0",
-                "else:",
-                f"    vb{pc} = _f[0]; r0 = addreg(vb{pc})"]
+            out = [f"vb{pc} = H{mi}.get({key_bytes})"]
+        else:
+            assert isinstance(m, (LruHashMap, HashMap))
+            out = [f"_f = M{mi}.bpf_lookup({key_bytes})",
+                   f"vb{pc} = None if _f is None else _f[0]"]
+        # every value found is mapped (as the interpreter does), so region numbers agree
+        out.append(f"r0 = 0 if vb{pc} is None else addreg(vb{pc})")
+        return out

@@ -13,7 +13,7 @@ import logging
 import sys
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("bpf_tool", "ring_selfcheck")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "bpf_tool", "ring_selfcheck")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -66,6 +66,7 @@ static __always_inline void run_bucket(struct io_uring_bpf_ctx *ctx, struct qo_e
 		c = qo_conn(slot);
 		if (!c)
 			break;
+		st->wheel_visited++;
 		next = c->wheel_next;
 		c->wheel_next = 0;
 		c->wheel_prev = 0;

@@ -107,12 +107,18 @@ static __always_inline int same_peer(struct qo_conn *c, struct rx_head *h)
 
 /* A peer ACK: keep its ranges for the write-back, and if it covers our latest PING, the
  * peer is alive (reset the unanswered count) and the round trip is an RTT sample. */
-static __always_inline void on_ack(struct qo_stats *st, struct qo_conn *c, struct qo_rx *rx,
-				   __u64 now)
+static __always_inline void on_ack(struct qo_engine *eng, struct qo_stats *st,
+				   struct qo_conn *c, __u32 slot, struct qo_rx *rx, __u64 now)
 {
 	__u64 rtt, delay_ns;
 	__u32 i, n = rx->n_ack_ranges, acked = 0;
 
+	/* an ACK of a packet number never sent is the peer's bug or a forgery: ignore it
+	 * rather than let it move our packet-number encoding or the RTT */
+	if (rx->ack_largest >= c->tx.pn) {
+		st->dropped_bogus_ack++;
+		return;
+	}
 	if (c->tx.largest_acked == QO_NO_PN || rx->ack_largest > c->tx.largest_acked)
 		c->tx.largest_acked = rx->ack_largest;
 	if (n > QO_MAX_PEER_ACK_RANGES)
@@ -134,6 +140,8 @@ static __always_inline void on_ack(struct qo_stats *st, struct qo_conn *c, struc
 	c->unanswered = 0;
 	c->pings_acked++;
 	st->acks_received++;
+	/* the idle deadline moved: the next PING is measured from here */
+	qo_reschedule(c, slot, now, eng->config.tick_ns);
 	if (rx->ack_largest != c->last_ping_pn || now <= c->last_ping_ns)
 		return;
 	rtt = now - c->last_ping_ns;
@@ -265,7 +273,7 @@ static __always_inline int on_datagram(struct io_uring_bpf_ctx *ctx, struct qo_e
 	c->ack_pending = 1;
 	st->packets_received++;
 	if (rx.has_ack)
-		on_ack(st, c, &rx, now);
+		on_ack(eng, st, c, slot, &rx, now);
 	if (rx.ack_eliciting && qo_send(ctx, eng, st, c, slot, QO_SEAL_ACK, now) == 0) {
 		c->acks_sent++;
 		st->acks_sent++;

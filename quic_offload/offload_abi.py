@@ -369,6 +369,7 @@ class QoStats(_Struct):
         ("dropped_duplicate", _u64),
         ("dropped_malformed", _u64),
         ("dropped_unknown", _u64),
+        ("dropped_bogus_ack", _u64),
         ("send_failed", _u64),
         ("seal_failed", _u64),
         ("recv_rearmed", _u64),
@@ -376,6 +377,7 @@ class QoStats(_Struct):
         ("ticks", _u64),
         ("key_updates", _u64),
         ("late_ping_ns_max", _u64),
+        ("wheel_visited", _u64),
         ("wakes", _u64 * (len(WakeReason) + 1)),
     ]
 
@@ -464,7 +466,7 @@ for _name, _cls in STRUCTS.items():
     _expected = {
         "qo_cid": 24, "qo_range": 16, "qo_config": 96, "qo_send_slot": 232, "qo_keys": 320,
         "qo_snapshot": 488, "qo_writeback": 312, "qo_park_record": 808, "qo_tx": 216,
-        "qo_conn": 448, "qo_rx": 112, "qo_stats": 240, "qo_engine": 120,
+        "qo_conn": 448, "qo_rx": 112, "qo_stats": 256, "qo_engine": 120,
     }[_name]
     if ctypes.sizeof(_cls) != _expected:  # pragma: no cover - a layout edit gone wrong
         raise ImportError(f"struct {_name} is {ctypes.sizeof(_cls)} bytes, header says {_expected}")

@@ -137,7 +137,8 @@ static __always_inline void qo_wheel_unlink(struct qo_conn *c)
 
 /* When the next PING is due: one interval from now less up to 1/8 of it (jitter, so
  * connections parked together spread out), but never closer to the idle deadline than one
- * PTO, and never before the next tick. */
+ * PTO; while a PING is unanswered, not before its ACK had one PTO to come back; and never
+ * before the next tick. */
 static __always_inline __u64 qo_next_due(struct qo_conn *c, __u64 now, __u64 tick_ns)
 {
 	__u64 jitter = c->interval_ns >> 3;
@@ -149,9 +150,20 @@ static __always_inline __u64 qo_next_due(struct qo_conn *c, __u64 now, __u64 tic
 	deadline = c->last_receive_ns + c->idle_timeout_ns;
 	if (deadline > c->pto_ns && deadline - c->pto_ns < due)
 		due = deadline - c->pto_ns;
+	if (c->unanswered && due < now + c->pto_ns)
+		due = now + c->pto_ns;
 	if (due < now + tick_ns)
 		due = now + tick_ns;
 	return due;
+}
+
+/* Move a parked connection's next PING to what qo_next_due says now. */
+static __always_inline void qo_reschedule(struct qo_conn *c, __u32 slot, __u64 now,
+					  __u64 tick_ns)
+{
+	qo_wheel_unlink(c);
+	c->due_ns = qo_next_due(c, now, tick_ns);
+	qo_wheel_link(c, slot, tick_ns);
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -321,6 +321,7 @@ struct qo_stats {
 	__u64 dropped_duplicate;
 	__u64 dropped_malformed;
 	__u64 dropped_unknown;       /* noise on a parked client's own socket */
+	__u64 dropped_bogus_ack;     /* ACK frames acknowledging packets never sent (ignored) */
 	__u64 send_failed;
 	__u64 seal_failed;
 	__u64 recv_rearmed;          /* multishot RECVMSG re-submitted */
@@ -328,6 +329,7 @@ struct qo_stats {
 	__u64 ticks;
 	__u64 key_updates;           /* peer key updates followed */
 	__u64 late_ping_ns_max;      /* worst lateness of a PING against its due time */
+	__u64 wheel_visited;         /* connections the timer wheel looked at (cost of ticks) */
 	__u64 wakes[QO_WAKE_REASONS];
 };
 
@@ -423,7 +425,7 @@ _Static_assert(sizeof(struct qo_park_record) == 808, "qo_park_record");
 _Static_assert(sizeof(struct qo_tx) == 216, "qo_tx");
 _Static_assert(sizeof(struct qo_conn) == 448, "qo_conn");
 _Static_assert(sizeof(struct qo_rx) == 112, "qo_rx");
-_Static_assert(sizeof(struct qo_stats) == 240, "qo_stats");
+_Static_assert(sizeof(struct qo_stats) == 256, "qo_stats");
 _Static_assert(sizeof(struct qo_engine) == 120, "qo_engine");
 
 #endif /* QUIC_OFFLOAD_H */

@@ -52,11 +52,13 @@ def park_blockers(quic: QuicConnection) -> list[str]:
         if not stream.sender.buffer_is_empty or stream.sender.reset_pending:
             reasons.append(f"stream {stream.stream_id} has data pending")
             break
+    # the engine sends on the active path only: it must be validated, and no other path may
+    # still want a probe, an answer to a challenge, or a validation deadline
     paths = quic._network_paths
-    if len(paths) != 1 or not paths[0].is_validated:
+    if not paths or not paths[0].is_validated:
         reasons.append("path validation in progress")
-    elif paths[0].remote_challenges or paths[0].local_challenge_sent and not paths[0].is_validated:
-        reasons.append("path challenge pending")
+    elif any(path.remote_challenges or not path.is_validated for path in paths):
+        reasons.append("path probing in progress")
     if quic._peer_cid.sequence_number is None:
         reasons.append("peer connection ID unknown")
     return reasons

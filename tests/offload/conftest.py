@@ -12,10 +12,10 @@ from quic_offload.self_signed import write_self_signed
 from uring.backends import io_uring_available
 
 
-def _load_scenario() -> object:
-    name = "offload_scenario"
+def _load(name: str, filename: str) -> object:
+    """Import a helper module of this directory under a name no other suite can shadow."""
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("scenario.py"))
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(filename))
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -23,7 +23,8 @@ def _load_scenario() -> object:
     return sys.modules[name]
 
 
-_load_scenario()
+_load("offload_scenario", "scenario.py")
+_synthetic = _load("offload_synthetic", "synthetic.py")
 
 
 @pytest.fixture(params=("portable", "io_uring"))
@@ -38,3 +39,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return write_self_signed(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture
+def harness(backend: str):
+    """An embedded engine with a synthetic peer kit (closed after the test)."""
+    h = _synthetic.SyntheticHarness(backend)
+    yield h
+    h.close()

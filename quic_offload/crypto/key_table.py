@@ -20,21 +20,32 @@ starts one from this side.  Header-protection keys never change.
 Memory.  A cold slot holds only its key bytes (a few hundred bytes).  The OpenSSL cipher
 contexts that make sealing and opening fast cost about 8 KiB per slot (two AEAD
 contexts of ~2.6 KiB, two header-protection contexts of ~0.8–1.5 KiB), far over the
-1 KiB budget of a parked connection, so only the ``warm_slots`` most recently used
-slots keep them; the others rebuild them on use (a few microseconds, paid at most twice
-per keepalive interval).  ``bench/bench_crypto_memory.py`` measures both sides.
+1 KiB budget of a parked connection, so at most ``warm_slots`` slots keep them.  A cold
+slot serves a packet with contexts built for that packet alone, the AES header-protection
+mask through a one-block AES-CMAC (see :mod:`~quic_offload.packet.header_protection`),
+which is cheaper than building an ECB context.  While the warm set has room, every slot
+used joins it; once it is full, a slot joins only when one of its directions is used a
+second time while still among the last ``warm_slots`` cold uses, and then displaces the
+slot the CLOCK hand finds unused since its last pass.  A population of connections far
+larger than the warm set, each sending one keepalive per interval, thus costs one-shot
+contexts per packet instead of churning the warm set.  ``bench/bench_crypto_memory.py``
+and ``bench/bench_crypto_seal_open.py`` measure both sides.
 
 Hot-path conventions: :meth:`seal_ping` / :meth:`seal_ack` / :meth:`open_datagram` never
 raise for network input (the receive path returns an :class:`RxStatus`); they raise only
-for caller errors (:class:`SlotError`, bad arguments).  :meth:`seal` / :meth:`open` are
+for caller errors (:class:`SlotError`, bad arguments).  Each handles its most common
+shape (warm slot, 1-byte packet number on the send side; a PADDING/PING/ACK payload with
+one ACK range on the receive side) in straight-line code and hands everything else to the
+general path, which gives the same bytes and verdicts.  :meth:`seal` / :meth:`open` are
 the general forms and raise specific exceptions.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidTag
@@ -46,9 +57,16 @@ from ..packet.errors import (
     ReservedBitsError,
     SampleUnavailableError,
 )
-from ..packet.frame_classifier import PayloadKind, classify_payload
+from ..packet.frame_classifier import PayloadKind, classify_common_payload, classify_payload
 from ..packet.frames import MAX_ACK_DELAY_EXPONENT, AckRange, encode_ack_frame
-from ..packet.header_protection import SAMPLE_LENGTH, SAMPLE_OFFSET
+from ..packet.header_protection import (
+    SAMPLE_LENGTH,
+    SAMPLE_OFFSET,
+    MaskFunction,
+    aes_cmac_subkey,
+    aes_mask_once,
+    chacha20_mask_once,
+)
 from ..packet.packet_builder import min_payload_length, ping_payload
 from ..packet.packet_number import PACKET_NUMBER_MAX
 from ..packet.short_header import (
@@ -63,12 +81,13 @@ from .errors import (
     EmptySlotError,
     KeyUpdateError,
     PacketNumberReuseError,
+    SlotError,
     SlotInUseError,
     SlotRangeError,
 )
 from .key_schedule import derive_hp_into, derive_key_iv_into, derive_next_secret_into
 from .received_packet import ReceivedPacket, RxStatus
-from .suites import IV_LENGTH, CipherSuite, QuicVersion, suite_spec, version_labels
+from .suites import IV_LENGTH, CipherSuite, QuicVersion, SuiteSpec, suite_spec, version_labels
 
 #: Default number of slots that keep live cipher contexts.
 DEFAULT_WARM_SLOTS = 1024
@@ -83,14 +102,21 @@ _STATUS_FOR_KIND = tuple(
     }[kind]
     for kind in PayloadKind
 )
+_CONTROL_ONLY = RxStatus.CONTROL_ONLY
 _PROTOCOL_ERROR = RxStatus.PROTOCOL_ERROR
 _DROPPED = ReceivedPacket(RxStatus.DROPPED)
 _LONG_HEADER = ReceivedPacket(RxStatus.LONG_HEADER)
 _UNDECRYPTABLE = ReceivedPacket(RxStatus.UNDECRYPTABLE)
-_new_received = tuple.__new__
+_new_tuple = tuple.__new__
 _from_bytes = int.from_bytes
 _BYTE = tuple(bytes((value,)) for value in range(256))
 _PING_PAYLOADS = (b"",) + tuple(ping_payload(pn_length) for pn_length in range(1, 5))
+#: The padded PING of a 1-byte packet number: PING + 2 PADDING.
+_PING_1 = _PING_PAYLOADS[1]
+_PN_MAX = PACKET_NUMBER_MAX
+#: ``recv_first_pn`` while no packet of the current receive phase has been opened.
+_NO_PACKET_YET = PACKET_NUMBER_MAX + 1
+_SEND, _RECV = 0, 1
 
 
 @dataclass(frozen=True)
@@ -128,66 +154,93 @@ class OpenedPacket(NamedTuple):
     key_updated: bool
 
 
-class _Contexts:
-    """Live cipher contexts of a warm slot."""
+class _Layout:
+    """Where each key lives in a slot's ``material``: per direction (send, then receive)
+    ``secret ‖ AEAD key ‖ IV ‖ HP key ‖ HP subkey`` (the subkey only for AES: K1 of
+    AES-CMAC, zero until the first one-shot mask computes it)."""
+
+    __slots__ = ("secret", "key", "iv", "hp", "subkey", "hp_length", "subkey_length", "size")
+
+    def __init__(self, spec: SuiteSpec) -> None:
+        self.secret = 0
+        self.key = spec.secret_length
+        self.iv = self.key + spec.key_length
+        self.hp = self.iv + IV_LENGTH
+        self.subkey = self.hp + spec.key_length
+        self.hp_length = spec.key_length
+        self.subkey_length = 0 if spec.suite == CipherSuite.CHACHA20_POLY1305_SHA256 else 16
+        self.size = self.subkey + self.subkey_length
+
+
+class _SendState:
+    """Cipher state of a slot's send direction: kept while the slot is warm, or built for
+    one packet."""
+
+    __slots__ = ("encrypt", "iv", "mask", "first")
+
+    encrypt: Callable[[bytes, bytes, bytes], bytes]
+    #: The AEAD IV as an int: the nonce is ``iv ^ packet_number`` (RFC 9001 §5.3).
+    iv: int
+    mask: Callable[[bytes], bytes]
+    #: Unprotected first byte of a 1-byte-PN packet without spin: fixed bit | key phase.
+    first: int
+
+
+class _RecvState:
+    """Cipher state of a slot's receive direction (current, previous and next phase)."""
 
     __slots__ = (
-        "send_aead",
-        "send_iv",
-        "send_mask",
-        "recv_aead",
-        "recv_iv",
-        "recv_mask",
-        "previous_aead",
+        "decrypt",
+        "iv",
+        "mask",
+        "previous_decrypt",
         "previous_iv",
-        "next_aead",
+        "next_decrypt",
         "next_iv",
     )
 
     def __init__(self) -> None:
-        # each direction is built on first use, so a slot that only ever sends (or
-        # receives) while cold pays for one side
-        self.send_aead: Any = None
-        self.send_iv = 0
-        self.send_mask: Any = None
-        self.recv_aead: Any = None
-        self.recv_iv = 0
-        self.recv_mask: Any = None
-        self.previous_aead: Any = None
+        self.previous_decrypt: Any = None
         self.previous_iv = 0
-        self.next_aead: Any = None
+        self.next_decrypt: Any = None
         self.next_iv = 0
 
 
 class _Slot:
-    """Key state of one connection.
-
-    ``material`` holds, for send then receive, ``secret ‖ key ‖ iv ‖ hp``.
-    """
+    """Key state of one connection (see :class:`_Layout` for ``material``)."""
 
     __slots__ = (
         "index",
         "spec",
+        "layout",
         "labels",
         "version",
         "material",
         "send_phase",
         "send_generation",
         "recv_phase",
+        "recv_phase_bit",
         "recv_generation",
         "recv_first_pn",
         "next_send_pn",
         "previous",
         "next_recv",
-        "contexts",
+        "tx",
+        "rx",
+        "warm",
+        "used",
+        "ring_pos",
     )
 
     def __repr__(self) -> str:
         return (
             f"<slot {self.index} {self.spec.suite.name} send phase={self.send_phase} "
             f"gen={self.send_generation} recv phase={self.recv_phase} "
-            f"gen={self.recv_generation}>"
+            f"gen={self.recv_generation}{' warm' if self.warm else ''}>"
         )
+
+
+_LAYOUTS = {suite: _Layout(suite_spec(suite)) for suite in CipherSuite}
 
 
 class KeyTable:
@@ -200,7 +253,13 @@ class KeyTable:
             raise ValueError(f"warm_slots {warm_slots} must be >= 0 (or None for all)")
         self._slots: list[_Slot | None] = [None] * capacity
         self._warm_limit = warm_slots
-        self._warm: OrderedDict[int, _Slot] = OrderedDict()
+        self._warm_count = 0
+        #: The warm set when bounded: CLOCK ring, free positions (left by wipe), hand.
+        self._ring: list[_Slot | None] = []
+        self._free: list[int] = []
+        self._hand = 0
+        #: ``slot * 2 + direction`` of the latest cold uses, oldest first (admission).
+        self._recent: OrderedDict[int, None] = OrderedDict()
         self._installed = 0
 
     # ------------------------------------------------------------------ slot life cycle
@@ -220,7 +279,7 @@ class KeyTable:
     def __repr__(self) -> str:
         return (
             f"<KeyTable {self._installed}/{len(self._slots)} slots installed, "
-            f"{len(self._warm)} warm>"
+            f"{self._warm_count} warm>"
         )
 
     def install(
@@ -264,16 +323,14 @@ class KeyTable:
         if generation < 0:
             raise ValueError(f"generation {generation} must be >= 0")
 
-        direction = secret_len + 2 * key_len + IV_LENGTH
-        material = bytearray(2 * direction)
+        layout = _LAYOUTS[spec.suite]
+        material = bytearray(2 * layout.size)
         view = memoryview(material)
         for base, secret, hp in (
             (0, send_secret, send_hp_key),
-            (direction, recv_secret, recv_hp_key),
+            (layout.size, recv_secret, recv_hp_key),
         ):
-            key_at = base + secret_len
-            iv_at = key_at + key_len
-            hp_at = iv_at + IV_LENGTH
+            key_at, iv_at, hp_at = base + layout.key, base + layout.iv, base + layout.hp
             view[base:key_at] = secret
             derive_key_iv_into(spec, labels, secret, view[key_at:iv_at], view[iv_at:hp_at])
             if hp is None:
@@ -285,16 +342,20 @@ class KeyTable:
         entry = _Slot()
         entry.index = slot
         entry.spec = spec
+        entry.layout = layout
         entry.labels = labels
         entry.version = QuicVersion(version)
         entry.material = material
         entry.send_phase = entry.recv_phase = key_phase
+        entry.recv_phase_bit = key_phase << 2
         entry.send_generation = entry.recv_generation = generation
-        entry.recv_first_pn = -1
+        entry.recv_first_pn = _NO_PACKET_YET
         entry.next_send_pn = next_packet_number
         entry.previous = None
         entry.next_recv = None
-        entry.contexts = None
+        entry.tx = entry.rx = None
+        entry.warm = entry.used = False
+        entry.ring_pos = -1
         self._slots[slot] = entry
         self._installed += 1
 
@@ -305,8 +366,13 @@ class KeyTable:
             return False
         self._slots[slot] = None
         self._installed -= 1
-        self._warm.pop(slot, None)
-        entry.contexts = None
+        self._make_cold(entry)
+        if entry.ring_pos >= 0:
+            self._ring[entry.ring_pos] = None
+            self._free.append(entry.ring_pos)
+            entry.ring_pos = -1
+        self._recent.pop(2 * slot + _SEND, None)
+        self._recent.pop(2 * slot + _RECV, None)
         _erase(entry.material)
         _erase(entry.previous)
         _erase(entry.next_recv)
@@ -316,17 +382,16 @@ class KeyTable:
     def export(self, slot: int) -> ExportedKeys:
         """Current secrets, HP keys, phases and generations of a slot (resume path)."""
         entry = self._lookup(slot)
-        secret_len, key_len = entry.spec.secret_length, entry.spec.key_length
-        direction = secret_len + 2 * key_len + IV_LENGTH
-        hp_at = secret_len + key_len + IV_LENGTH
+        layout = entry.layout
+        secret_len, hp_len, size = layout.key, layout.hp_length, layout.size
         material = entry.material
         return ExportedKeys(
             suite=entry.spec.suite,
             version=entry.version,
             send_secret=bytes(material[:secret_len]),
-            recv_secret=bytes(material[direction : direction + secret_len]),
-            send_hp_key=bytes(material[hp_at : hp_at + key_len]),
-            recv_hp_key=bytes(material[direction + hp_at : direction + hp_at + key_len]),
+            recv_secret=bytes(material[size : size + secret_len]),
+            send_hp_key=bytes(material[layout.hp : layout.hp + hp_len]),
+            recv_hp_key=bytes(material[size + layout.hp : size + layout.hp + hp_len]),
             send_key_phase=entry.send_phase,
             recv_key_phase=entry.recv_phase,
             send_generation=entry.send_generation,
@@ -361,8 +426,8 @@ class KeyTable:
             return False
         _erase(entry.previous)
         entry.previous = None
-        if entry.contexts is not None:
-            entry.contexts.previous_aead = None
+        if entry.rx is not None:
+            entry.rx.previous_decrypt = None
         return True
 
     # ------------------------------------------------------------------ sealing
@@ -401,7 +466,6 @@ class KeyTable:
         dcid: bytes,
         packet_number: int,
         largest_acked: int | None,
-        *,
         spin: bool = False,
         min_packet_size: int = 0,
         out: bytearray | memoryview | None = None,
@@ -413,12 +477,41 @@ class KeyTable:
         acknowledged, None if none).  With ``out`` the packet is written at ``offset``
         and its length returned; otherwise it is returned as ``bytes``.
         """
+        # (the optional arguments are positional-or-keyword: CPython calls a function
+        # without keyword-only parameters measurably faster)
         try:
             entry = self._slots[slot]
-        except (IndexError, TypeError):
-            entry = None
-        if entry is None or slot < 0:
-            entry = self._lookup(slot)
+            tx = entry.tx
+        except (IndexError, TypeError, AttributeError):
+            raise self._slot_error(slot) from None
+        if slot < 0:
+            raise self._slot_error(slot)
+        if (
+            tx is not None
+            and largest_acked is not None
+            and 0 < packet_number - largest_acked < 128
+            and entry.next_send_pn <= packet_number <= _PN_MAX
+            and not min_packet_size
+            and len(dcid) <= MAX_CID_LENGTH
+        ):
+            # warm slot, 1-byte packet number: PING + 2 PADDING, the sample is the tag
+            entry.used = True
+            first = tx.first | 0x20 if spin else tx.first
+            truncated = packet_number & 0xFF
+            header = _BYTE[first] + dcid + _BYTE[truncated]
+            sealed = tx.encrypt((tx.iv ^ packet_number).to_bytes(12), _PING_1, header)
+            entry.next_send_pn = packet_number + 1
+            mask = tx.mask(sealed[3:19])
+            packet = b"".join(
+                (_BYTE[first ^ (mask[0] & 0x1F)], dcid, _BYTE[truncated ^ mask[1]], sealed)
+            )
+            if out is None:
+                return packet
+            end = offset + len(packet)
+            if offset < 0 or end > len(out):
+                raise _does_not_fit(packet, offset)
+            out[offset:end] = packet
+            return end - offset
         pn_length = _pn_length(packet_number, largest_acked)
         if min_packet_size:
             payload = ping_payload(pn_length, len(dcid), min_packet_size)
@@ -435,7 +528,6 @@ class KeyTable:
         largest_acked: int | None,
         ranges: Sequence[AckRange],
         ack_delay_us: int,
-        *,
         ack_delay_exponent: int = 3,
         ping: bool = False,
         spin: bool = False,
@@ -453,11 +545,11 @@ class KeyTable:
         """
         try:
             entry = self._slots[slot]
-        except (IndexError, TypeError):
-            entry = None
-        if entry is None or slot < 0:
-            entry = self._lookup(slot)
-        pn_length = _pn_length(packet_number, largest_acked)
+            tx = entry.tx
+        except (IndexError, TypeError, AttributeError):
+            raise self._slot_error(slot) from None
+        if slot < 0:
+            raise self._slot_error(slot)
         if not 0 <= ack_delay_exponent <= MAX_ACK_DELAY_EXPONENT:
             raise ValueError(
                 f"ack_delay_exponent {ack_delay_exponent} is not 0..{MAX_ACK_DELAY_EXPONENT}"
@@ -470,6 +562,33 @@ class KeyTable:
         )
         if ping:
             payload += b"\x01"
+        if (
+            tx is not None
+            and largest_acked is not None
+            and 0 < packet_number - largest_acked < 128
+            and entry.next_send_pn <= packet_number <= _PN_MAX
+            and not min_packet_size
+            and len(dcid) <= MAX_CID_LENGTH
+        ):
+            # warm slot, 1-byte packet number (every ACK frame is >= 5 bytes: no padding)
+            entry.used = True
+            first = tx.first | 0x20 if spin else tx.first
+            truncated = packet_number & 0xFF
+            header = _BYTE[first] + dcid + _BYTE[truncated]
+            sealed = tx.encrypt((tx.iv ^ packet_number).to_bytes(12), payload, header)
+            entry.next_send_pn = packet_number + 1
+            mask = tx.mask(sealed[3:19])
+            packet = b"".join(
+                (_BYTE[first ^ (mask[0] & 0x1F)], dcid, _BYTE[truncated ^ mask[1]], sealed)
+            )
+            if out is None:
+                return packet
+            end = offset + len(packet)
+            if offset < 0 or end > len(out):
+                raise _does_not_fit(packet, offset)
+            out[offset:end] = packet
+            return end - offset
+        pn_length = _pn_length(packet_number, largest_acked)
         minimum = (
             min_payload_length(pn_length, len(dcid), min_packet_size)
             if min_packet_size
@@ -491,7 +610,7 @@ class KeyTable:
         out: bytearray | memoryview | None,
         offset: int,
     ) -> bytes | int:
-        """Seal and protect one short-header packet; the shared tail of every send path."""
+        """Seal and protect one short-header packet: the general tail of every send path."""
         if packet_number < entry.next_send_pn:
             raise PacketNumberReuseError(
                 f"slot {entry.index}: packet number {packet_number} is below "
@@ -499,11 +618,11 @@ class KeyTable:
             )
         if len(dcid) > MAX_CID_LENGTH:
             raise ValueError(f"connection ID of {len(dcid)} bytes is longer than 20")
-        contexts = entry.contexts
-        if contexts is None or contexts.send_aead is None:
-            contexts = self._contexts_for(entry, send=True)
-        elif self._warm_limit is not None:
-            self._warm.move_to_end(entry.index)
+        tx = entry.tx
+        if tx is None:
+            tx = self._send_state(entry)
+        else:
+            entry.used = True
         if entry.send_phase:
             first |= KEY_PHASE_BIT
         if pn_length == 1:
@@ -512,11 +631,9 @@ class KeyTable:
         else:
             truncated = packet_number & ((1 << (pn_length << 3)) - 1)
             header = _BYTE[first] + dcid + truncated.to_bytes(pn_length)
-        sealed = contexts.send_aead.encrypt(
-            (contexts.send_iv ^ packet_number).to_bytes(12), payload, header
-        )
+        sealed = tx.encrypt((tx.iv ^ packet_number).to_bytes(12), payload, header)
         sample_at = SAMPLE_OFFSET - pn_length
-        mask = contexts.send_mask(sealed[sample_at : sample_at + SAMPLE_LENGTH])
+        mask = tx.mask(sealed[sample_at : sample_at + SAMPLE_LENGTH])
         entry.next_send_pn = packet_number + 1
         if pn_length == 1:
             protected_pn = _BYTE[truncated ^ mask[1]]
@@ -525,11 +642,7 @@ class KeyTable:
         packet = b"".join((_BYTE[first ^ (mask[0] & 0x1F)], dcid, protected_pn, sealed))
         if out is None:
             return packet
-        end = offset + len(packet)
-        if offset < 0 or end > len(out):
-            raise ValueError(f"packet of {len(packet)} bytes does not fit at offset {offset}")
-        out[offset:end] = packet
-        return len(packet)
+        return _write_out(packet, out, offset)
 
     # ------------------------------------------------------------------ opening
 
@@ -569,7 +682,6 @@ class KeyTable:
         self,
         slot: int,
         datagram: bytes | bytearray | memoryview,
-        *,
         dcid_len: int,
         largest_pn: int,
         peer_ack_delay_exponent: int = 3,
@@ -583,39 +695,87 @@ class KeyTable:
         """
         try:
             entry = self._slots[slot]
-        except (IndexError, TypeError):
-            entry = None
-        if entry is None or slot < 0:
-            entry = self._lookup(slot)
+            rx = entry.rx
+        except (IndexError, TypeError, AttributeError):
+            raise self._slot_error(slot) from None
+        if slot < 0:
+            raise self._slot_error(slot)
         size = len(datagram)
-        if size < 21:
-            return _DROPPED
-        first = datagram[0]
-        if first & 0x80:
-            return _LONG_HEADER
-        if not first & 0x40:
-            return _DROPPED
-        if size < 21 + dcid_len:
-            return _UNDECRYPTABLE
-        opened = self._open_short(entry, datagram, dcid_len, largest_pn)
-        if opened is None:
-            return _UNDECRYPTABLE
-        pn, first, _, payload, key_updated = opened
+        if size < 21 + dcid_len or datagram[0] & 0xC0 != 0x40:
+            return _unopened_verdict(datagram, size)
+        if rx is None:
+            rx = self._recv_state(entry)
+        else:
+            entry.used = True
+        pn_offset = dcid_len + 1
+        mask = rx.mask(datagram[pn_offset + 4 : pn_offset + 20])
+        first = datagram[0] ^ (mask[0] & 0x1F)
+        pn_bits = first & 0x03
+        if pn_bits == 1:
+            high = datagram[pn_offset] ^ mask[1]
+            low = datagram[pn_offset + 1] ^ mask[2]
+            truncated = high << 8 | low
+            header = _BYTE[first] + datagram[1:pn_offset] + _BYTE[high] + _BYTE[low]
+            payload_at = pn_offset + 2
+            window = 0x10000
+        elif not pn_bits:
+            truncated = datagram[pn_offset] ^ mask[1]
+            header = _BYTE[first] + datagram[1:pn_offset] + _BYTE[truncated]
+            payload_at = pn_offset + 1
+            window = 0x100
+        else:
+            pn_length = pn_bits + 1
+            payload_at = pn_offset + pn_length
+            truncated = _from_bytes(datagram[pn_offset:payload_at]) ^ (
+                _from_bytes(mask[1:5]) >> ((4 - pn_length) << 3)
+            )
+            header = _BYTE[first] + datagram[1:pn_offset] + truncated.to_bytes(pn_length)
+            window = 1 << (pn_length << 3)
+        # packet number recovery, RFC 9000 Appendix A.3
+        expected = largest_pn + 1
+        pn = (expected & -window) | truncated
+        if pn <= expected - (window >> 1):
+            if pn < (1 << 62) - window:
+                pn += window
+        elif pn > expected + (window >> 1) and pn >= window:
+            pn -= window
+        if first & 0x04 == entry.recv_phase_bit:
+            try:
+                payload = rx.decrypt((rx.iv ^ pn).to_bytes(12), datagram[payload_at:], header)
+            except InvalidTag:
+                return _UNDECRYPTABLE
+            if pn < entry.recv_first_pn:
+                entry.recv_first_pn = pn
+            key_updated = False
+        else:
+            opened = self._open_other_phase(entry, rx, datagram, payload_at, header, pn, first)
+            if opened is None:
+                return _UNDECRYPTABLE
+            payload, key_updated = opened[3], opened[4]
         if first & RESERVED_BITS:
-            return _new_received(
+            return _new_tuple(
                 ReceivedPacket,
                 (_PROTOCOL_ERROR, pn, (first >> 2) & 1, first & 0x20 != 0, key_updated,
                  False, None, 0, None, PROTOCOL_VIOLATION),
             )  # fmt: skip
+        common = classify_common_payload(payload)
+        if common is not None:
+            ack_eliciting, ack = common
+            return _new_tuple(
+                ReceivedPacket,
+                (_CONTROL_ONLY, pn, (first >> 2) & 1, first & 0x20 != 0, key_updated,
+                 ack_eliciting, ack, 0 if ack is None else ack[1] << peer_ack_delay_exponent,
+                 None, None),
+            )  # fmt: skip
         try:
             kind, ack_eliciting, ack, close = classify_payload(payload)
         except PacketError as exc:
-            return _new_received(
+            return _new_tuple(
                 ReceivedPacket,
                 (_PROTOCOL_ERROR, pn, (first >> 2) & 1, first & 0x20 != 0, key_updated,
                  False, None, 0, None, exc.error_code),
             )  # fmt: skip
-        return _new_received(
+        return _new_tuple(
             ReceivedPacket,
             (_STATUS_FOR_KIND[kind], pn, (first >> 2) & 1, first & 0x20 != 0, key_updated,
              ack_eliciting, ack, 0 if ack is None else ack[1] << peer_ack_delay_exponent,
@@ -629,29 +789,23 @@ class KeyTable:
         dcid_len: int,
         largest_pn: int,
     ) -> tuple[int, int, bytes, bytes, bool] | None:
-        """Core of both open paths, on a packet whose length and first byte were checked.
+        """Core of :meth:`open`, on a packet whose length and first byte were checked.
 
         Returns ``(packet number, unprotected first byte, unprotected header, payload,
         key_updated)``, or None when authentication fails.
         """
-        contexts = entry.contexts
-        if contexts is None or contexts.recv_aead is None:
-            contexts = self._contexts_for(entry, send=False)
-        elif self._warm_limit is not None:
-            self._warm.move_to_end(entry.index)
+        rx = entry.rx
+        if rx is None:
+            rx = self._recv_state(entry)
+        else:
+            entry.used = True
         pn_offset = 1 + dcid_len
-        mask = contexts.recv_mask(packet[pn_offset + SAMPLE_OFFSET : pn_offset + 20])
+        mask = rx.mask(packet[pn_offset + SAMPLE_OFFSET : pn_offset + 20])
         first = packet[0] ^ (mask[0] & 0x1F)
         pn_length = (first & 0x03) + 1
         payload_at = pn_offset + pn_length
-        if pn_length == 1:
-            truncated = packet[pn_offset] ^ mask[1]
-            header = _BYTE[first] + packet[1:pn_offset] + _BYTE[truncated]
-        else:
-            truncated = _from_bytes(packet[pn_offset:payload_at]) ^ _from_bytes(
-                mask[1 : 1 + pn_length]
-            )
-            header = _BYTE[first] + packet[1:pn_offset] + truncated.to_bytes(pn_length)
+        truncated = _from_bytes(packet[pn_offset:payload_at]) ^ _from_bytes(mask[1 : 1 + pn_length])
+        header = _BYTE[first] + packet[1:pn_offset] + truncated.to_bytes(pn_length)
         # packet number recovery, RFC 9000 Appendix A.3
         expected = largest_pn + 1
         window = 1 << (pn_length << 3)
@@ -662,22 +816,20 @@ class KeyTable:
                 pn += window
         elif pn > expected + half and pn >= window:
             pn -= window
-        if (first >> 2) & 1 == entry.recv_phase:
+        if first & KEY_PHASE_BIT == entry.recv_phase_bit:
             try:
-                payload = contexts.recv_aead.decrypt(
-                    (contexts.recv_iv ^ pn).to_bytes(12), packet[payload_at:], header
-                )
+                payload = rx.decrypt((rx.iv ^ pn).to_bytes(12), packet[payload_at:], header)
             except InvalidTag:
                 return None
-            if pn < entry.recv_first_pn or entry.recv_first_pn < 0:
+            if pn < entry.recv_first_pn:
                 entry.recv_first_pn = pn
             return pn, first, header, payload, False
-        return self._open_other_phase(entry, contexts, packet, payload_at, header, pn, first)
+        return self._open_other_phase(entry, rx, packet, payload_at, header, pn, first)
 
     def _open_other_phase(
         self,
         entry: _Slot,
-        contexts: _Contexts,
+        rx: _RecvState,
         packet: bytes | bytearray | memoryview,
         payload_at: int,
         header: bytes,
@@ -687,96 +839,94 @@ class KeyTable:
         """A packet whose key phase differs from the current one: previous or next keys."""
         body = packet[payload_at:]
         if entry.previous is not None and pn < entry.recv_first_pn:
-            if contexts.previous_aead is None:
-                self._build_previous(entry, contexts)
+            if rx.previous_decrypt is None:
+                self._build_previous(entry, rx)
             try:
-                payload = contexts.previous_aead.decrypt(
-                    (contexts.previous_iv ^ pn).to_bytes(12), body, header
-                )
+                payload = rx.previous_decrypt((rx.previous_iv ^ pn).to_bytes(12), body, header)
             except InvalidTag:
                 return None
             return pn, first, header, payload, False
-        if contexts.next_aead is None:
-            self._build_next(entry, contexts)
+        if rx.next_decrypt is None:
+            self._build_next(entry, rx)
         try:
-            payload = contexts.next_aead.decrypt((contexts.next_iv ^ pn).to_bytes(12), body, header)
+            payload = rx.next_decrypt((rx.next_iv ^ pn).to_bytes(12), body, header)
         except InvalidTag:
             return None
-        self._commit_recv_update(entry, contexts, pn)
+        self._commit_recv_update(entry, rx, pn)
         return pn, first, header, payload, True
 
     # ------------------------------------------------------------------ key update
 
     def _update_send(self, entry: _Slot) -> None:
-        spec, labels = entry.spec, entry.labels
-        secret_len, key_len = spec.secret_length, spec.key_length
+        spec, labels, layout = entry.spec, entry.labels, entry.layout
         view = memoryview(entry.material)
-        scratch = bytearray(secret_len)
-        derive_next_secret_into(spec, labels, view[:secret_len], memoryview(scratch))
-        view[:secret_len] = scratch
+        scratch = bytearray(layout.key)
+        derive_next_secret_into(spec, labels, view[: layout.key], memoryview(scratch))
+        view[: layout.key] = scratch
         _erase(scratch)
-        iv_at = secret_len + key_len
         derive_key_iv_into(
-            spec, labels, view[:secret_len], view[secret_len:iv_at], view[iv_at : iv_at + IV_LENGTH]
+            spec,
+            labels,
+            view[: layout.key],
+            view[layout.key : layout.iv],
+            view[layout.iv : layout.hp],
         )
         entry.send_phase ^= 1
         entry.send_generation += 1
-        contexts = entry.contexts
-        if contexts is not None and contexts.send_aead is not None:
-            contexts.send_aead = spec.aead_factory(view[secret_len:iv_at])
-            contexts.send_iv = int.from_bytes(view[iv_at : iv_at + IV_LENGTH], "big")
+        tx = entry.tx
+        if tx is not None:
+            tx.encrypt = spec.aead_factory(view[layout.key : layout.iv]).encrypt
+            tx.iv = int.from_bytes(view[layout.iv : layout.hp], "big")
+            tx.first = 0x40 | entry.send_phase << 2
         view.release()
 
     def _next_recv_material(self, entry: _Slot) -> bytearray:
         """``secret ‖ key ‖ iv`` of the next receive generation (derived once)."""
         if entry.next_recv is None:
-            spec, labels = entry.spec, entry.labels
-            secret_len, key_len = spec.secret_length, spec.key_length
-            base = secret_len + 2 * key_len + IV_LENGTH
-            material = bytearray(secret_len + key_len + IV_LENGTH)
+            spec, labels, layout = entry.spec, entry.labels, entry.layout
+            base = layout.size
+            material = bytearray(layout.hp)
             view = memoryview(material)
-            current = memoryview(entry.material)[base : base + secret_len]
-            derive_next_secret_into(spec, labels, current, view[:secret_len])
+            current = memoryview(entry.material)[base : base + layout.key]
+            derive_next_secret_into(spec, labels, current, view[: layout.key])
             current.release()
-            iv_at = secret_len + key_len
             derive_key_iv_into(
-                spec, labels, view[:secret_len], view[secret_len:iv_at], view[iv_at:]
+                spec, labels, view[: layout.key], view[layout.key : layout.iv], view[layout.iv :]
             )
             view.release()
             entry.next_recv = material
         return entry.next_recv
 
-    def _build_next(self, entry: _Slot, contexts: _Contexts) -> None:
+    def _build_next(self, entry: _Slot, rx: _RecvState) -> None:
         material = self._next_recv_material(entry)
-        secret_len, key_len = entry.spec.secret_length, entry.spec.key_length
+        layout = entry.layout
         view = memoryview(material)
-        contexts.next_aead = entry.spec.aead_factory(view[secret_len : secret_len + key_len])
-        contexts.next_iv = int.from_bytes(view[secret_len + key_len :], "big")
+        rx.next_decrypt = entry.spec.aead_factory(view[layout.key : layout.iv]).decrypt
+        rx.next_iv = int.from_bytes(view[layout.iv :], "big")
 
-    def _build_previous(self, entry: _Slot, contexts: _Contexts) -> None:
+    def _build_previous(self, entry: _Slot, rx: _RecvState) -> None:
         key_len = entry.spec.key_length
         view = memoryview(entry.previous)
-        contexts.previous_aead = entry.spec.aead_factory(view[:key_len])
-        contexts.previous_iv = int.from_bytes(view[key_len:], "big")
+        rx.previous_decrypt = entry.spec.aead_factory(view[:key_len]).decrypt
+        rx.previous_iv = int.from_bytes(view[key_len:], "big")
 
-    def _commit_recv_update(self, entry: _Slot, contexts: _Contexts, pn: int) -> None:
-        spec = entry.spec
-        secret_len, key_len = spec.secret_length, spec.key_length
-        base = secret_len + 2 * key_len + IV_LENGTH
-        key_at = base + secret_len
+    def _commit_recv_update(self, entry: _Slot, rx: _RecvState, pn: int) -> None:
+        layout = entry.layout
+        base = layout.size
         material = entry.material
         _erase(entry.previous)
-        entry.previous = material[key_at : key_at + key_len + IV_LENGTH]
+        entry.previous = material[base + layout.key : base + layout.hp]
         nxt = entry.next_recv
-        material[base : base + secret_len + key_len + IV_LENGTH] = nxt
+        material[base : base + layout.hp] = nxt
         _erase(nxt)
         entry.next_recv = None
         entry.recv_phase ^= 1
+        entry.recv_phase_bit = entry.recv_phase << 2
         entry.recv_generation += 1
         entry.recv_first_pn = pn
-        contexts.previous_aead, contexts.previous_iv = contexts.recv_aead, contexts.recv_iv
-        contexts.recv_aead, contexts.recv_iv = contexts.next_aead, contexts.next_iv
-        contexts.next_aead = None
+        rx.previous_decrypt, rx.previous_iv = rx.decrypt, rx.iv
+        rx.decrypt, rx.iv = rx.next_decrypt, rx.next_iv
+        rx.next_decrypt = None
         if entry.send_generation < entry.recv_generation:
             self._update_send(entry)  # the peer initiated: answer in the new phase
 
@@ -790,59 +940,150 @@ class KeyTable:
         else:
             if entry is not None and slot >= 0:
                 return entry
+        raise self._slot_error(slot)
+
+    def _slot_error(self, slot: object) -> SlotError:
+        """The error for a slot that holds no keys (out of range, or empty)."""
         if isinstance(slot, int) and 0 <= slot < len(self._slots):
-            raise EmptySlotError(f"slot {slot} holds no keys; install() them first")
-        raise SlotRangeError(f"slot {slot!r} out of range (table has {len(self._slots)})")
+            return EmptySlotError(f"slot {slot} holds no keys; install() them first")
+        return SlotRangeError(f"slot {slot!r} out of range (table has {len(self._slots)})")
 
     def _lookup_maybe(self, slot: int) -> _Slot | None:
         if not isinstance(slot, int) or not 0 <= slot < len(self._slots):
             raise SlotRangeError(f"slot {slot!r} out of range (table has {len(self._slots)})")
         return self._slots[slot]
 
-    def _contexts_for(self, entry: _Slot, *, send: bool) -> _Contexts:
-        """Contexts of ``entry`` with the ``send`` (or receive) direction built."""
-        contexts = entry.contexts
-        if contexts is None:
-            contexts = self._warm_up(entry)
-        elif self._warm_limit is not None:
-            self._warm.move_to_end(entry.index)
-        if (contexts.send_aead if send else contexts.recv_aead) is None:
-            self._build_direction(entry, contexts, send=send)
-        return contexts
+    def _send_state(self, entry: _Slot) -> _SendState:
+        """Send-direction state of a slot that has none: kept if the slot is (or becomes)
+        warm, else built for one packet with a one-shot header-protection mask."""
+        keep = entry.warm or self._admit(entry, _SEND)
+        tx = _SendState()
+        aead, tx.iv, tx.mask = _build_direction(entry, 0, keep)
+        tx.encrypt = aead.encrypt
+        tx.first = 0x40 | entry.send_phase << 2
+        if keep:
+            entry.tx = tx
+            entry.used = True
+        return tx
 
-    def _warm_up(self, entry: _Slot) -> _Contexts:
-        """Give a cold slot an (empty) context holder, kept if the warm limit allows."""
-        contexts = _Contexts()
+    def _recv_state(self, entry: _Slot) -> _RecvState:
+        """Receive-direction counterpart of :meth:`_send_state`."""
+        keep = entry.warm or self._admit(entry, _RECV)
+        rx = _RecvState()
+        aead, rx.iv, rx.mask = _build_direction(entry, entry.layout.size, keep)
+        rx.decrypt = aead.decrypt
+        if keep:
+            entry.rx = rx
+            entry.used = True
+        return rx
+
+    def _admit(self, entry: _Slot, direction: int) -> bool:
+        """Whether contexts built now for a cold ``entry`` are kept; it joins the warm set
+        if so."""
         limit = self._warm_limit
-        if limit is None or limit > 0:
-            entry.contexts = contexts
-            warm = self._warm
-            warm[entry.index] = entry
-            if limit is not None and len(warm) > limit:
-                _, evicted = warm.popitem(last=False)
-                evicted.contexts = None
-        return contexts
-
-    def _build_direction(self, entry: _Slot, contexts: _Contexts, *, send: bool) -> None:
-        """AEAD context, IV and header-protection mask function of one direction."""
-        spec = entry.spec
-        secret_len, key_len = spec.secret_length, spec.key_length
-        base = 0 if send else secret_len + 2 * key_len + IV_LENGTH
-        key_at = base + secret_len
-        iv_at = key_at + key_len
-        hp_at = iv_at + IV_LENGTH
-        view = memoryview(entry.material)
-        aead = spec.aead_factory(view[key_at:iv_at])
-        iv = int.from_bytes(view[iv_at:hp_at], "big")
-        mask = spec.mask_factory(view[hp_at : hp_at + key_len])
-        if send:
-            contexts.send_aead, contexts.send_iv, contexts.send_mask = aead, iv, mask
+        if limit is None:
+            entry.warm = True
+            self._warm_count += 1
+            return True
+        if limit == 0:
+            return False
+        ring = self._ring
+        if self._free:
+            position = self._free.pop()
+        elif len(ring) < limit:
+            position = len(ring)
+            ring.append(None)
         else:
-            contexts.recv_aead, contexts.recv_iv, contexts.recv_mask = aead, iv, mask
+            # full: only a slot that shows it is busy displaces another one
+            recent = self._recent
+            key = 2 * entry.index + direction
+            if key not in recent:
+                recent[key] = None
+                if len(recent) > limit:
+                    recent.popitem(last=False)
+                return False
+            del recent[key]
+            position = self._evict()
+        ring[position] = entry
+        entry.ring_pos = position
+        entry.warm = entry.used = True
+        self._warm_count += 1
+        return True
+
+    def _evict(self) -> int:
+        """CLOCK: make cold the first slot not used since the hand last passed it, and
+        return its ring position."""
+        ring = self._ring
+        hand = self._hand
+        size = len(ring)
+        while True:
+            victim = ring[hand]
+            assert victim is not None  # a full ring with no free positions has no holes
+            if not victim.used:
+                break
+            victim.used = False
+            hand = hand + 1 if hand + 1 < size else 0
+        self._hand = hand + 1 if hand + 1 < size else 0
+        self._make_cold(victim)
+        victim.ring_pos = -1
+        return hand
+
+    def _make_cold(self, entry: _Slot) -> None:
+        """Drop a slot's cipher contexts (its ring position is the caller's business)."""
+        entry.tx = entry.rx = None
+        if entry.warm:
+            entry.warm = False
+            self._warm_count -= 1
 
     def warm_slot_count(self) -> int:
         """Slots currently holding live cipher contexts."""
-        return len(self._warm)
+        return self._warm_count
+
+
+def _build_direction(entry: _Slot, base: int, keep: bool) -> tuple[Any, int, MaskFunction]:
+    """AEAD object, IV and header-protection mask function of the direction whose keys
+    start at ``base`` in the slot's material.  Unless ``keep``, the mask function builds
+    its cipher on each call (one packet of a cold slot: cheaper than a kept context)."""
+    layout = entry.layout
+    view = memoryview(entry.material)
+    aead = entry.spec.aead_factory(view[base + layout.key : base + layout.iv])
+    iv = _from_bytes(view[base + layout.iv : base + layout.hp])
+    hp_key = view[base + layout.hp : base + layout.subkey]
+    if keep:
+        return aead, iv, entry.spec.mask_factory(hp_key)
+    if not layout.subkey_length:
+        return aead, iv, partial(chacha20_mask_once, hp_key)
+    subkey_bytes = view[base + layout.subkey : base + layout.size]
+    subkey = _from_bytes(subkey_bytes)
+    if not subkey:  # first one-shot use of this key: derive K1 once, keep it with the key
+        subkey = aes_cmac_subkey(hp_key)
+        subkey_bytes[:] = subkey.to_bytes(16, "big")
+    return aead, iv, partial(aes_mask_once, hp_key, subkey)
+
+
+def _unopened_verdict(datagram: bytes | bytearray | memoryview, size: int) -> ReceivedPacket:
+    """Verdict for a datagram the receive path does not try to open: too short, long
+    header, fixed bit clear, or no header-protection sample for the DCID length."""
+    if size < 21:
+        return _DROPPED
+    first = datagram[0]
+    if first & 0x80:
+        return _LONG_HEADER
+    if not first & 0x40:
+        return _DROPPED
+    return _UNDECRYPTABLE
+
+
+def _write_out(packet: bytes, out: bytearray | memoryview, offset: int) -> int:
+    end = offset + len(packet)
+    if offset < 0 or end > len(out):
+        raise _does_not_fit(packet, offset)
+    out[offset:end] = packet
+    return len(packet)
+
+
+def _does_not_fit(packet: bytes, offset: int) -> ValueError:
+    return ValueError(f"packet of {len(packet)} bytes does not fit at offset {offset}")
 
 
 def _pn_length(packet_number: int, largest_acked: int | None) -> int:

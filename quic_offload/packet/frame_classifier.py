@@ -91,3 +91,65 @@ def classify_payload(payload: bytes) -> PayloadSummary:
         else:
             return _new_tuple(PayloadSummary, (_OTHER, True, ack, None))
     return _new_tuple(PayloadSummary, (_CONTROL_ONLY, ack_eliciting, ack, None))
+
+
+def classify_common_payload(payload: bytes) -> tuple[bool, AckFrame | None] | None:
+    """``(ack_eliciting, ack)`` of a CONTROL_ONLY payload of the shapes an idle
+    connection exchanges, or None for any other payload (ask :func:`classify_payload`).
+
+    The shapes: ``[PING] [ACK] [PING] PADDING*`` where the ACK has a single range and
+    fields below 2**14 (one- or two-byte varints).  They are decoded in straight-line
+    code, without the general parser's per-frame loop and calls; every verdict equals
+    :func:`classify_payload`'s.
+    """
+    try:
+        at = 0
+        ack_eliciting = False
+        if payload[0] == PING:
+            ack_eliciting = True
+            at = 1
+        if payload[at] == ACK:
+            byte = payload[at + 1]
+            if byte < 0x40:
+                largest = byte
+                at += 2
+            elif byte < 0x80:
+                largest = (byte & 0x3F) << 8 | payload[at + 2]
+                at += 3
+            else:
+                return None
+            byte = payload[at]
+            if byte < 0x40:
+                delay = byte
+                at += 1
+            elif byte < 0x80:
+                delay = (byte & 0x3F) << 8 | payload[at + 1]
+                at += 2
+            else:
+                return None
+            if payload[at]:  # further ranges
+                return None
+            byte = payload[at + 1]
+            if byte < 0x40:
+                smallest = largest - byte
+                at += 2
+            elif byte < 0x80:
+                smallest = largest - ((byte & 0x3F) << 8 | payload[at + 2])
+                at += 3
+            else:
+                return None
+            if smallest < 0:
+                return None
+            end = len(payload)
+            if at < end:
+                if payload[at] == PING:
+                    ack_eliciting = True
+                    at += 1
+                if payload.count(0, at) != end - at:
+                    return None
+            return ack_eliciting, _new_tuple(AckFrame, (((smallest, largest),), delay, None))
+        if payload.count(0, at) == len(payload) - at:
+            return ack_eliciting, None
+    except IndexError:
+        pass
+    return None

@@ -107,26 +107,83 @@ def encode_ack_frame(
     smallest, largest = ranges[0]
     if not 0 <= smallest <= largest <= VARINT_MAX:
         raise AckRangesError(f"ACK range ({smallest}, {largest}) is not 0 <= smallest <= largest")
+    count = len(ranges)
+    if ecn_counts is None and largest < 0x4000 and 0 <= delay < 0x4000 and count <= 0x40:
+        return _encode_small_ack(ranges, largest, smallest, delay, count)
     parts = [
         _ACK_ECN_TYPE if ecn_counts is not None else _ACK_TYPE,
         encode_varint(largest),
         encode_varint(delay),
-        encode_varint(len(ranges) - 1),
+        encode_varint(count - 1),
         encode_varint(largest - smallest),
     ]
     previous_smallest = smallest
     for smallest, largest in ranges[1:]:
         if not 0 <= smallest <= largest or largest >= previous_smallest - 1:
-            raise AckRangesError(
-                f"ACK range ({smallest}, {largest}) must lie below the previous range "
-                f"starting at {previous_smallest} with a gap of at least one packet"
-            )
+            raise _unordered_range(smallest, largest, previous_smallest)
         parts.append(encode_varint(previous_smallest - largest - 2))
         parts.append(encode_varint(largest - smallest))
         previous_smallest = smallest
     if ecn_counts is not None:
         parts.extend(encode_varint(count) for count in ecn_counts)
     return b"".join(parts)
+
+
+def _encode_small_ack(
+    ranges: Sequence[AckRange], largest: int, smallest: int, delay: int, count: int
+) -> bytes:
+    """:func:`encode_ack_frame` when every field is below 2**14 (one or two bytes each),
+    the usual case for an offloaded connection: the varints are shifted into one int
+    and converted once, instead of joining a bytes object per field."""
+    # every packet number here is below largest < 2**14, so gaps and lengths are too
+    if largest < 0x40:
+        value = ACK << 8 | largest
+        size = 2
+    else:
+        value = ACK << 16 | 0x4000 | largest
+        size = 3
+    if delay < 0x40:
+        value = value << 8 | delay
+        size += 1
+    else:
+        value = value << 16 | 0x4000 | delay
+        size += 2
+    value = value << 8 | (count - 1)  # count <= 64: one byte
+    field = largest - smallest
+    if field < 0x40:
+        value = value << 8 | field
+        size += 2
+    else:
+        value = value << 16 | 0x4000 | field
+        size += 3
+    previous_smallest = smallest
+    for index in range(1, count):
+        smallest, largest = ranges[index]
+        if not 0 <= smallest <= largest < previous_smallest - 1:
+            raise _unordered_range(smallest, largest, previous_smallest)
+        field = previous_smallest - largest - 2
+        if field < 0x40:
+            value = value << 8 | field
+            size += 1
+        else:
+            value = value << 16 | 0x4000 | field
+            size += 2
+        field = largest - smallest
+        if field < 0x40:
+            value = value << 8 | field
+            size += 1
+        else:
+            value = value << 16 | 0x4000 | field
+            size += 2
+        previous_smallest = smallest
+    return value.to_bytes(size, "big")
+
+
+def _unordered_range(smallest: int, largest: int, previous_smallest: int) -> AckRangesError:
+    return AckRangesError(
+        f"ACK range ({smallest}, {largest}) must lie below the previous range "
+        f"starting at {previous_smallest} with a gap of at least one packet"
+    )
 
 
 def parse_ack_frame(

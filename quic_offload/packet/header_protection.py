@@ -9,6 +9,14 @@ short-header first byte (reserved, key phase, PN length) and the packet-number b
 A *mask function* maps a sample to at least 5 mask bytes.  Both kinds keep one cipher
 context alive and reuse it for every packet, which is what makes the mask cheap: building
 a context costs more than ten masks.
+
+Slots whose contexts are not kept need one mask from a bare key instead.  For AES the
+cheapest way ``cryptography`` offers to encrypt a single block is AES-CMAC: for a
+one-block message ``M``, CMAC(K, M) = AES-K(M xor K1), where the subkey K1 is derived from
+AES-K(0^128) (RFC 4493 §2.3).  So AES-K(sample) = CMAC(K, sample xor K1), which costs
+about half of building an ECB context.  K1 needs one ECB block per key, computed once
+(:func:`aes_cmac_subkey`) and kept by the caller.  ChaCha20 has no such shortcut: its
+one-shot mask builds a context with the sample as counter and nonce.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.cmac import CMAC
 
 from .errors import SampleUnavailableError, TruncatedError
 from .short_header import FORM_BIT
@@ -30,6 +39,8 @@ MIN_PN_AND_PAYLOAD = 4
 MaskFunction = Callable[[bytes], bytes]
 
 _FIVE_ZEROS = bytes(5)
+_ZERO_BLOCK = bytes(16)
+_BLOCK_MASK = (1 << 128) - 1
 
 
 def aes_mask_function(hp_key: bytes | bytearray | memoryview) -> MaskFunction:
@@ -48,6 +59,31 @@ def chacha20_mask_function(hp_key: bytes | bytearray | memoryview) -> MaskFuncti
         return update(_FIVE_ZEROS)
 
     return mask
+
+
+def aes_cmac_subkey(hp_key: bytes | bytearray | memoryview) -> int:
+    """The AES-CMAC subkey K1 of ``hp_key`` (RFC 4493 §2.3), for :func:`aes_mask_once`."""
+    zero_block = Cipher(algorithms.AES(hp_key), modes.ECB()).encryptor().update(_ZERO_BLOCK)
+    value = int.from_bytes(zero_block, "big") << 1
+    if value >> 128:
+        value = (value & _BLOCK_MASK) ^ 0x87
+    return value
+
+
+def aes_mask_once(hp_key: bytes | bytearray | memoryview, subkey: int, sample: bytes) -> bytes:
+    """AES header-protection mask of ``sample`` without a kept context (via AES-CMAC).
+
+    ``subkey`` is K1 from :func:`aes_cmac_subkey`.
+    """
+    mac = CMAC(algorithms.AES(hp_key))
+    mac.update((int.from_bytes(sample, "big") ^ subkey).to_bytes(16, "big"))
+    return mac.finalize()
+
+
+def chacha20_mask_once(hp_key: bytes | bytearray | memoryview, sample: bytes) -> bytes:
+    """ChaCha20 header-protection mask of ``sample`` without a kept context."""
+    context = Cipher(algorithms.ChaCha20(hp_key, bytes(sample)), mode=None).encryptor()
+    return context.update(_FIVE_ZEROS)
 
 
 def first_byte_mask(first_byte: int) -> int:

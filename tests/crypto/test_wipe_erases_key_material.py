@@ -30,7 +30,7 @@ def test_wipe_zeroes_every_buffer_of_the_slot() -> None:
     assert all(buffer is not None and any(buffer) for buffer in buffers)
     assert table.wipe(1)
     assert all(not any(buffer) for buffer in buffers)
-    assert entry.contexts is None
+    assert entry.tx is None and entry.rx is None
     assert 1 not in table and len(table) == 1
     assert table.warm_slot_count() == 1
 

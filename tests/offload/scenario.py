@@ -189,3 +189,68 @@ async def offloaded_pair(role: str, certs: tuple[Path, Path], *, backend: str = 
             server.close()
     finally:
         runtime.close()
+
+
+# -- sans-I/O aioquic pairs (no sockets, a hand-driven clock) -------------------------------
+
+CLIENT_ADDR = ("127.0.0.1", 40001)
+SERVER_ADDR = ("127.0.0.1", 40002)
+
+
+class SansIoPair:
+    """A client and a server :class:`QuicConnection` wired back to back in memory."""
+
+    def __init__(self, certs: tuple[Path, Path], *, suite: str | None = None) -> None:
+        from aioquic.quic.connection import QuicConnection
+
+        from quic_offload.aioquic.key_capture import capture_first_secrets
+
+        self.now = 1.0
+        self.client = QuicConnection(configuration=client_configuration(suite=suite))
+        self.client_secrets = capture_first_secrets(self.client)
+        self.client.connect(SERVER_ADDR, now=self.now)
+        self._server_config = server_configuration(*certs, suite=suite)
+        self.server: Any = None
+        self.server_secrets: Any = None
+        self.settle()
+
+    def _make_server(self) -> None:
+        from aioquic.quic.connection import QuicConnection
+
+        from quic_offload.aioquic.key_capture import capture_first_secrets
+
+        self.server = QuicConnection(
+            configuration=self._server_config,
+            original_destination_connection_id=self.client._peer_cid.cid)
+        self.server_secrets = capture_first_secrets(self.server)
+
+    def exchange(self) -> int:
+        """Deliver everything both sides want to send now; returns the datagram count."""
+        count = 0
+        for data, _ in self.client.datagrams_to_send(now=self.now):
+            if self.server is None:
+                self._make_server()
+            self.server.receive_datagram(data, CLIENT_ADDR, now=self.now)
+            count += 1
+        if self.server is not None:
+            for data, _ in self.server.datagrams_to_send(now=self.now):
+                self.client.receive_datagram(data, SERVER_ADDR, now=self.now)
+                count += 1
+        return count
+
+    def settle(self, rounds: int = 20) -> None:
+        """Exchange (moving the clock past ACK delays) until nothing is left to send."""
+        for _ in range(rounds):
+            self.now += 0.03
+            for conn in (self.client, self.server):
+                if conn is not None:
+                    timer = conn.get_timer()
+                    if timer is not None and timer <= self.now:
+                        conn.handle_timer(now=self.now)
+            if not self.exchange():
+                return
+
+    def drain_events(self) -> None:
+        for conn in (self.client, self.server):
+            while conn.next_event() is not None:
+                pass

@@ -487,15 +487,17 @@ class KeyTable:
         if slot < 0:
             raise self._slot_error(slot)
         if (
-            tx is not None
-            and largest_acked is not None
+            largest_acked is not None
             and 0 < packet_number - largest_acked < 128
             and entry.next_send_pn <= packet_number <= _PN_MAX
             and not min_packet_size
             and len(dcid) <= MAX_CID_LENGTH
         ):
-            # warm slot, 1-byte packet number: PING + 2 PADDING, the sample is the tag
-            entry.used = True
+            # 1-byte packet number: PING + 2 PADDING, and the sample is the AEAD tag
+            if tx is None:
+                tx = self._send_state(entry)
+            else:
+                entry.used = True
             first = tx.first | 0x20 if spin else tx.first
             truncated = packet_number & 0xFF
             header = _BYTE[first] + dcid + _BYTE[truncated]
@@ -563,15 +565,17 @@ class KeyTable:
         if ping:
             payload += b"\x01"
         if (
-            tx is not None
-            and largest_acked is not None
+            largest_acked is not None
             and 0 < packet_number - largest_acked < 128
             and entry.next_send_pn <= packet_number <= _PN_MAX
             and not min_packet_size
             and len(dcid) <= MAX_CID_LENGTH
         ):
-            # warm slot, 1-byte packet number (every ACK frame is >= 5 bytes: no padding)
-            entry.used = True
+            # 1-byte packet number; an ACK frame is >= 5 bytes, so no padding is needed
+            if tx is None:
+                tx = self._send_state(entry)
+            else:
+                entry.used = True
             first = tx.first | 0x20 if spin else tx.first
             truncated = packet_number & 0xFF
             header = _BYTE[first] + dcid + _BYTE[truncated]

@@ -80,16 +80,18 @@ def test_partially_overwritten_slot_reads_back_merged_bytes() -> None:
 
 
 def test_struct_built_in_locals_is_packed_for_the_helper() -> None:
-    # an SQE zeroed with u64 stores, fields set with u8/u32/u64/u16 stores, then submitted
+    # an SQE zeroed with u64 stores, fields set with u8/u32/u64/u16 stores (constants and
+    # values from the ctx), then submitted
     insns = [I(MOVX, 6, 1)]
     insns += [st(DW, -64 + k, 0) for k in range(0, 64, 8)]
-    insns += [st(B, -64, 9), st(B, -63, 64), mov64(2, 7), stx(W, -60, 2),
-              *ld_imm64(3, 0x123456789), stx(DW, -48, 3), st(W, -40, 1), stx(DW, -32, 3),
+    insns += [st(B, -64, 9), st(B, -63, 64), ldx(W, 2, 12, base=6), stx(W, -60, 2),
+              ldx(DW, 3, 0, base=6), stx(DW, -48, 3), st(W, -40, 1), stx(DW, -32, 3),
               st(H, -16, 2),
               I(MOVX, 1, 6), I(MOVX, 2, 10), I(ADDK, 2, 0, 0, -64), mov64(3, 64), call(164),
               exit_()]
     a, source, env = agree(insns)
     assert len(env.sqes) == 1 and env.sqes[0][:2] == b"\x09\x40"
+    assert env.sqes[0][16:24] == env.sqes[0][32:40] == USER_BASE.to_bytes(8, "little")
     assert "env_submit(PK_" in source  # one struct.pack of the locals, no buffer writes
     assert "stk" not in production_source(insns).split("n = st.count")[1]
 

@@ -45,6 +45,7 @@ from uring.bpf.memory import REGION_SHIFT, RID_STACK, RID_STATIC
 from uring.bpf.verifier import VerifiedProgram, successors
 
 WIDEN_AFTER = 4
+WIDEN_BOUNDS = (0xFF, 0xFFFF, MASK32 - 1, MASK32, MASK64 - 1, MASK64)
 CTX_SIZE = 16
 
 
@@ -102,10 +103,9 @@ def join(a: Value, b: Value) -> Value:
 def widen(old: Value, new: Value) -> Value:
     if isinstance(old, Scalar) and isinstance(new, Scalar):
         lo = old.lo if new.lo >= old.lo else 0
-        if new.hi <= old.hi:
-            hi = old.hi
-        else:  # jump to the next natural bound, so 32-bit counters stay known as 32-bit
-            hi = next(b for b in (0xFF, 0xFFFF, MASK32, MASK64) if new.hi <= b)
+        # a growing bound jumps to the next natural one, so 32-bit counters stay known as
+        # 32-bit (and a counter kept below a u32 by its loop test settles one under it)
+        hi = old.hi if new.hi <= old.hi else next(b for b in WIDEN_BOUNDS if new.hi <= b)
         return Scalar(lo, hi)
     return new
 
@@ -449,10 +449,12 @@ class Analysis:
             other = s.regs[insn.src]
         else:
             other = const(insn.imm & (MASK64 if op & 0x07 == isa.BPF_JMP else MASK32))
-        if not isinstance(other, Scalar) or other.const is None:
-            return s, s
-        c = other.const
         is64 = op & 0x07 == isa.BPF_JMP
+        if not isinstance(other, Scalar):
+            return s, s
+        if other.const is None:
+            return self.refine_by_range(jop, d, other, is64, s, insn.dst)
+        c = other.const
 
         def with_dst(v: Value) -> State:
             regs = list(s.regs)
@@ -482,6 +484,34 @@ class Analysis:
             return rng(lo, min(hi, c - 1)), rng(max(lo, c), hi)
         if jop == isa.BPF_JLE:
             return rng(lo, min(hi, c)), rng(max(lo, c + 1), hi)
+        return s, s
+
+    @staticmethod
+    def refine_by_range(jop: int, d: Value, other: Scalar, is64: bool, s: State,
+                        reg: int) -> tuple[State, State]:
+        """(taken, not taken) for an unsigned compare of ``d`` with a register whose value
+        lies in ``other``: ``d < other`` means ``d < other.hi``, and so on."""
+        if not isinstance(d, Scalar) or (not is64 and d.hi > MASK32):
+            return s, s
+        if not is64 and other.hi > MASK32:
+            other = U32_RANGE
+        lo, hi = d.lo, d.hi
+
+        def rng(a: int, b: int) -> State:
+            if a > b:
+                return s
+            regs = list(s.regs)
+            regs[reg] = Scalar(a, b)
+            return State(tuple(regs), s.slots, s.escaped)
+
+        if jop == isa.BPF_JLT:
+            return rng(lo, min(hi, other.hi - 1)), rng(max(lo, other.lo), hi)
+        if jop == isa.BPF_JLE:
+            return rng(lo, min(hi, other.hi)), rng(max(lo, other.lo + 1), hi)
+        if jop == isa.BPF_JGT:
+            return rng(max(lo, other.lo + 1), hi), rng(lo, min(hi, other.hi))
+        if jop == isa.BPF_JGE:
+            return rng(max(lo, other.lo), hi), rng(lo, min(hi, other.hi - 1))
         return s, s
 
 

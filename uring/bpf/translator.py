@@ -92,6 +92,16 @@ _TYPED_VIEWS = sys.byteorder == "little" and all(
 _STRUCT_METHODS = {"PK": "pack", "PI": "pack_into", "UF": "unpack_from"}
 
 
+def scaled_index(site: int, per: int) -> str:
+    """The local holding lookup site ``site``'s element index times ``per`` (the index of
+    the element's first item in a view of ``value_size / per``-byte items); computed once per
+    lookup, next to the index itself."""
+    return f"ve{site}" if per == 1 else f"ve{site}x{per}"
+
+
+_SCALES = re.compile(r"^(\s*)# scaled indexes of site (\d+)$")
+
+
 @dataclass
 class _CallArg:
     """One helper argument resolved at translation time."""
@@ -242,7 +252,7 @@ class _Translator:
         mi = self.analysis.site_map[idx]
         m = self.maps[mi]
         if isinstance(m, ArrayMap):
-            base = f"ve{idx}" if m.value_size == 1 else f"ve{idx} * {m.value_size}"
+            base = scaled_index(idx, m.value_size)
             return f"G{mi}", (f"{base} + {k}" if k else base)
         return f"vb{idx}", str(k)
 
@@ -262,7 +272,7 @@ class _Translator:
         if not isinstance(m, ArrayMap) or m.value_size % size:
             return None
         per, j = m.value_size // size, k // size
-        index = f"ve{idx}" if per == 1 else f"ve{idx} * {per}"
+        index = scaled_index(idx, per)
         return f"{self.view(mi, size)}[{index} + {j}]" if j else f"{self.view(mi, size)}[{index}]"
 
     def build(self) -> TranslatedProgram:
@@ -350,7 +360,11 @@ class _FunctionEmitter:
         self.is_main = fi == 0
         self.fp_expr = str(stack_base(0) + STACK_SIZE) if self.is_main else "fp"
         self.sites: set[int] = set()
+        #: (lookup site, factor) pairs whose scaled element index the code uses
+        self.scales_needed: set[tuple[int, int]] = set()
         self.env_methods: set[str] = set()
+        #: set by alu_expr for an add/sub that may wrap: (unmasked expression, fix-up)
+        self.wraps: tuple[str, str] | None = None
         self.build_blocks()
         self.plan = self.stack_plan()
         self.dead, self.live_regs = self.dead_definitions()
@@ -608,7 +622,11 @@ class _FunctionEmitter:
                 cases[lab] = self.emit_from(lab, 0, 0)
         body = [ln for case in cases.values() for ln in case]
         text = "\n".join(body)
-        self.sites |= {int(p) for p in re.findall(r"\bv[eb](\d+)\b", text)}
+        for site, per in re.findall(r"\bve(\d+)x(\d+)\b", text):
+            self.scales_needed.add((int(site), int(per)))
+        for lab, case in cases.items():
+            cases[lab] = self.expand_scales(case)
+        self.sites |= {int(p) for p in re.findall(r"\bv[eb](\d+)", text)}
         fn = self.tr.prog.functions[self.fi].name
         lines = [f"def F{self.start}(r1, r2, r3, r4, r5, st, depth):  # {fn}",
                  "    r0 = r6 = r7 = r8 = r9 = 0"]
@@ -644,6 +662,18 @@ class _FunctionEmitter:
             lines.append(f"        {kw} pc == {lab}:")
             lines += ["            " + ln for ln in cases[lab]]
         return lines
+
+    def expand_scales(self, lines: list[str]) -> list[str]:
+        out = []
+        for ln in lines:
+            m = _SCALES.match(ln)
+            if m is None:
+                out.append(ln)
+                continue
+            site = int(m.group(2))
+            out += [f"{m.group(1)}{scaled_index(site, per)} = ve{site} * {per}"
+                    for p, per in sorted(self.scales_needed) if p == site]
+        return out
 
     def emit_from(self, lead: int, k: int, nesting: int) -> list[str]:
         """Code for block ``lead`` and everything it reaches without a dispatch; ``k`` is the
@@ -839,44 +869,81 @@ class _FunctionEmitter:
             runs.append([c])
         return runs
 
+    def pack_layout(self, pc: int, cells: list[int]) -> tuple[str, list[str]]:
+        """``struct`` format letters and arguments that lay out adjacent cells: a cell whose
+        value is known joins its neighbours in one bytes field, zero bytes become pad."""
+        letters: list[str] = []
+        args: list[str] = []
+        known = bytearray()
+
+        def close() -> None:
+            if known:
+                letters.append(f"{len(known)}{'s' if any(known) else 'x'}")
+                if any(known):
+                    args.append(repr(bytes(known)))
+                known.clear()
+
+        for c in cells:
+            size = self.plan.cells[c][1]
+            k = self.plan.constant(pc, c)
+            if k is None:
+                close()
+                letters.append(CELL_FORMAT[size])
+                args.append(self.cell_name(c))
+            else:
+                known.extend(k.to_bytes(size, "little"))
+        close()
+        return "".join(letters), args
+
     def flush_code(self, pc: int) -> list[str]:
         """Write the cells that may differ from the buffer back into it, before ``pc``."""
         out = []
         for run in self.cell_runs(self.plan.members(self.plan.flush.get(pc, 0))):
             at = self.plan.cells[run[0]][0] + STACK_SIZE
-            values = [self.cell_value(pc, c) for c in run]
             if len(run) == 1:
                 out.append(self.store_stmt("stk", str(at), self.plan.cells[run[0]][1],
-                                           values[0]))
-            else:
-                letters = "".join(CELL_FORMAT[self.plan.cells[c][1]] for c in run)
-                out.append(f"{self.tr.struct_fn(letters, 'PI')}(stk, {at}, "
-                           f"{', '.join(values)})")
+                                           self.cell_value(pc, run[0])))
+                continue
+            letters, args = self.pack_layout(pc, run)
+            out.append(f"{self.tr.struct_fn(letters, 'PI')}(stk, {', '.join([str(at), *args])})")
         return out
 
     def reload_code(self, pc: int) -> list[str]:
-        """Read cells back from the buffer after ``pc`` wrote it."""
+        """Read cells back from the buffer after ``pc`` wrote it (cells nobody reads before
+        they are overwritten are skipped)."""
         out = []
         for run in self.cell_runs(self.plan.members(self.plan.reload.get(pc, 0))):
-            names = [self.cell_name(c) if self.plan.store_live(pc, c) else "_"
-                     for c in run]
-            if all(n == "_" for n in names):
+            live = [c for c in run if self.plan.store_live(pc, c)]
+            if not live:
+                continue
+            if len(live) == 1:
+                o, size = self.plan.cells[live[0]]
+                out.append(f"{self.cell_name(live[0])} = "
+                           f"{self.load_expr('stk', str(o + STACK_SIZE), size)}")
                 continue
             at = self.plan.cells[run[0]][0] + STACK_SIZE
-            if len(run) == 1:
-                size = self.plan.cells[run[0]][1]
-                out.append(f"{names[0]} = {self.load_expr('stk', str(at), size)}")
-            else:
-                letters = "".join(CELL_FORMAT[self.plan.cells[c][1]] for c in run)
-                out.append(f"{', '.join(names)} = {self.tr.struct_fn(letters, 'UF')}(stk, {at})")
+            letters = ""
+            skip = 0
+            for c in run:
+                size = self.plan.cells[c][1]
+                if c in live:
+                    letters += (f"{skip}x" if skip else "") + CELL_FORMAT[size]
+                    skip = 0
+                else:
+                    skip += size
+            names = ", ".join(self.cell_name(c) for c in live)
+            fn = self.tr.struct_fn(letters, "UF")
+            out.append(f"{names} = {fn}(stk, {at})")
         return out
 
     def packed(self, pc: int, off: int, size: int) -> str:
         """``bytes`` of the stack range [off, off + size) built from the cells holding it."""
         cells = self.plan.cells_in(off, size)
-        letters = "".join(CELL_FORMAT[self.plan.cells[c][1]] for c in cells)
-        values = ", ".join(self.cell_value(pc, c) for c in cells)
-        return f"{self.tr.struct_fn(letters, 'PK')}({values})"
+        if all(self.plan.constant(pc, c) is not None for c in cells):  # known: a literal
+            return repr(b"".join(self.plan.constant(pc, c).to_bytes(  # type: ignore[union-attr]
+                self.plan.cells[c][1], "little") for c in cells))
+        letters, args = self.pack_layout(pc, cells)
+        return f"{self.tr.struct_fn(letters, 'PK')}({', '.join(args)})"
 
     def read_arg(self, pc: int, arg: _CallArg) -> str:
         """A helper's readable memory argument as ``bytes``."""
@@ -977,7 +1044,12 @@ class _FunctionEmitter:
             literal = self.literal(self._after(insn, s))
             if literal is not None:
                 return [f"r{d} = {literal}"]
-            return [f"r{d} = {self.alu_expr(insn, s)}"]
+            self.wraps = None
+            expr = self.alu_expr(insn, s, pc)
+            if self.wraps is not None:  # an add/sub that may wrap: compare, adjust once
+                unmasked, fix = self.wraps
+                return [f"r{d} = {unmasked}", fix.format(r=f"r{d}")]
+            return [f"r{d} = {expr}"]
         if op == isa.OP_LD_IMM64:
             hi = self.insns[pc + 1]
             if insn.src == isa.BPF_PSEUDO_MAP_FD:
@@ -1057,7 +1129,7 @@ class _FunctionEmitter:
             out.append(call)
         return out
 
-    def alu_expr(self, insn: Insn, s: State) -> str:
+    def alu_expr(self, insn: Insn, s: State, pc: int) -> str:
         op, cls = insn.opcode, insn.opcode & 0x07
         aop = op & 0xF0
         d = insn.dst
@@ -1106,13 +1178,17 @@ class _FunctionEmitter:
         if aop == isa.BPF_ADD:
             if ar.hi + br.hi <= mask:
                 return f"{a} + {b}"
+            # both operands are below 2**bits, so one subtraction undoes a wrap (a compare
+            # costs ~10 ns where a big-int & costs ~25 ns)
+            self.wraps = (f"{a} + {b}", f"if {{r}} > {m}: {{r}} -= {mask + 1:#x}")
             return f"({a} + {b}) & {m}"
         if aop == isa.BPF_SUB:
             if ar.lo >= br.hi:
                 return f"{a} - {b}"
+            self.wraps = (f"{a} - {b}", f"if {{r}} < 0: {{r}} += {mask + 1:#x}")
             return f"({a} - {b}) & {m}"
         if aop == isa.BPF_MUL:
-            if ar.hi * br.hi <= mask:
+            if ar.hi * br.hi <= mask or self.quotient_times_divisor(pc) <= mask:
                 return f"{a} * {b}"
             return f"({a} * {b}) & {m}"
         if aop == isa.BPF_DIV:
@@ -1145,6 +1221,22 @@ class _FunctionEmitter:
                 return f"{a} >> {sh}"
             return f"arsh({a}, {sh}, {bits})"
         raise AssertionError(f"alu op {aop:#x}")  # pragma: no cover
+
+    def quotient_times_divisor(self, pc: int) -> int:
+        """An upper bound of ``rX * y`` right after ``rX /= y`` in the same block (clang's
+        expansion of ``%``): ``(a / b) * b <= a``, and 0 when b was 0; else 2**64."""
+        insn, prev = self.insns[pc], self.insns[pc - 1] if pc > self.start else None
+        if (prev is None or pc in self.blocks or prev.opcode & 0xF0 != isa.BPF_DIV
+                or prev.off or prev.opcode & 0x07 != insn.opcode & 0x07
+                or prev.opcode & isa.BPF_X != insn.opcode & isa.BPF_X
+                or prev.dst != insn.dst or prev.dst == prev.src and prev.opcode & isa.BPF_X
+                or (prev.src if prev.opcode & isa.BPF_X else prev.imm)
+                != (insn.src if insn.opcode & isa.BPF_X else insn.imm)):
+            return 1 << 64
+        dividend = self.state(pc - 1).regs[insn.dst]
+        if insn.opcode & 0x07 == isa.BPF_ALU:
+            return self.rng(dividend).hi if self.rng(dividend).hi <= MASK32 else MASK32
+        return self.rng(dividend).hi
 
     def _after(self, insn: Insn, s: State) -> Value:
         if insn.opcode & isa.BPF_X:
@@ -1309,11 +1401,15 @@ class _FunctionEmitter:
             else:
                 assert key.acc is not None
                 index = self.load_expr(key.acc[0], key.acc[1], 4)
-            out = [f"ve{pc} = {index}"]
+            out = [f"ve{pc} = {index}", f"# scaled indexes of site {pc}"]
             if self.r0_live(pc):
                 base = (RID_STATIC + mi) << REGION_SHIFT
                 scaled = f"ve{pc}" if m.value_size == 1 else f"ve{pc} * {m.value_size}"
                 out.append(f"r0 = {base} + {scaled} if ve{pc} < {m.max_entries} else 0")
+                if m.value_size != 1:
+                    out[-1] = (f"r0 = {base} + {scaled_index(pc, m.value_size)} "
+                               f"if ve{pc} < {m.max_entries} else 0")
+                    self.scales_needed.add((pc, m.value_size))
             return out
         key_bytes = self.read_arg(pc, key)
         if type(m) is HashMap:

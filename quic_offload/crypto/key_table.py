@@ -117,6 +117,8 @@ _PN_MAX = PACKET_NUMBER_MAX
 #: ``recv_first_pn`` while no packet of the current receive phase has been opened.
 _NO_PACKET_YET = PACKET_NUMBER_MAX + 1
 _SEND, _RECV = 0, 1
+#: ``_Slot.ring_pos`` of a slot without contexts, and of a warm slot of an unbounded table.
+_COLD, _WARM_UNBOUNDED = -1, -2
 
 
 @dataclass(frozen=True)
@@ -159,10 +161,10 @@ class _Layout:
     ``secret ‖ AEAD key ‖ IV ‖ HP key ‖ HP subkey`` (the subkey only for AES: K1 of
     AES-CMAC, zero until the first one-shot mask computes it)."""
 
-    __slots__ = ("secret", "key", "iv", "hp", "subkey", "hp_length", "subkey_length", "size")
+    __slots__ = ("spec", "key", "iv", "hp", "subkey", "hp_length", "subkey_length", "size")
 
     def __init__(self, spec: SuiteSpec) -> None:
-        self.secret = 0
+        self.spec = spec
         self.key = spec.secret_length
         self.iv = self.key + spec.key_length
         self.hp = self.iv + IV_LENGTH
@@ -211,14 +213,11 @@ class _Slot:
 
     __slots__ = (
         "index",
-        "spec",
         "layout",
-        "labels",
         "version",
         "material",
         "send_phase",
         "send_generation",
-        "recv_phase",
         "recv_phase_bit",
         "recv_generation",
         "recv_first_pn",
@@ -227,16 +226,15 @@ class _Slot:
         "next_recv",
         "tx",
         "rx",
-        "warm",
         "used",
         "ring_pos",
     )
 
     def __repr__(self) -> str:
         return (
-            f"<slot {self.index} {self.spec.suite.name} send phase={self.send_phase} "
-            f"gen={self.send_generation} recv phase={self.recv_phase} "
-            f"gen={self.recv_generation}{' warm' if self.warm else ''}>"
+            f"<slot {self.index} {self.layout.spec.suite.name} send phase={self.send_phase} "
+            f"gen={self.send_generation} recv phase={self.recv_phase_bit >> 2} "
+            f"gen={self.recv_generation}{'' if self.ring_pos == _COLD else ' warm'}>"
         )
 
 
@@ -254,7 +252,8 @@ class KeyTable:
         self._slots: list[_Slot | None] = [None] * capacity
         self._warm_limit = warm_slots
         self._warm_count = 0
-        #: The warm set when bounded: CLOCK ring, free positions (left by wipe), hand.
+        #: The warm set when bounded: CLOCK ring (a warm slot's ``ring_pos`` is its index),
+        #: free positions (left by wipe), hand.
         self._ring: list[_Slot | None] = []
         self._free: list[int] = []
         self._hand = 0
@@ -341,12 +340,10 @@ class KeyTable:
 
         entry = _Slot()
         entry.index = slot
-        entry.spec = spec
         entry.layout = layout
-        entry.labels = labels
         entry.version = QuicVersion(version)
         entry.material = material
-        entry.send_phase = entry.recv_phase = key_phase
+        entry.send_phase = key_phase
         entry.recv_phase_bit = key_phase << 2
         entry.send_generation = entry.recv_generation = generation
         entry.recv_first_pn = _NO_PACKET_YET
@@ -354,8 +351,8 @@ class KeyTable:
         entry.previous = None
         entry.next_recv = None
         entry.tx = entry.rx = None
-        entry.warm = entry.used = False
-        entry.ring_pos = -1
+        entry.used = False
+        entry.ring_pos = _COLD
         self._slots[slot] = entry
         self._installed += 1
 
@@ -366,11 +363,10 @@ class KeyTable:
             return False
         self._slots[slot] = None
         self._installed -= 1
-        self._make_cold(entry)
-        if entry.ring_pos >= 0:
-            self._ring[entry.ring_pos] = None
-            self._free.append(entry.ring_pos)
-            entry.ring_pos = -1
+        position = self._make_cold(entry)
+        if position >= 0:
+            self._ring[position] = None
+            self._free.append(position)
         self._recent.pop(2 * slot + _SEND, None)
         self._recent.pop(2 * slot + _RECV, None)
         _erase(entry.material)
@@ -386,14 +382,14 @@ class KeyTable:
         secret_len, hp_len, size = layout.key, layout.hp_length, layout.size
         material = entry.material
         return ExportedKeys(
-            suite=entry.spec.suite,
+            suite=layout.spec.suite,
             version=entry.version,
             send_secret=bytes(material[:secret_len]),
             recv_secret=bytes(material[size : size + secret_len]),
             send_hp_key=bytes(material[layout.hp : layout.hp + hp_len]),
             recv_hp_key=bytes(material[size + layout.hp : size + layout.hp + hp_len]),
             send_key_phase=entry.send_phase,
-            recv_key_phase=entry.recv_phase,
+            recv_key_phase=entry.recv_phase_bit >> 2,
             send_generation=entry.send_generation,
             recv_generation=entry.recv_generation,
             next_packet_number=entry.next_send_pn,
@@ -862,7 +858,8 @@ class KeyTable:
     # ------------------------------------------------------------------ key update
 
     def _update_send(self, entry: _Slot) -> None:
-        spec, labels, layout = entry.spec, entry.labels, entry.layout
+        layout = entry.layout
+        spec, labels = layout.spec, version_labels(entry.version)
         view = memoryview(entry.material)
         scratch = bytearray(layout.key)
         derive_next_secret_into(spec, labels, view[: layout.key], memoryview(scratch))
@@ -887,7 +884,8 @@ class KeyTable:
     def _next_recv_material(self, entry: _Slot) -> bytearray:
         """``secret ‖ key ‖ iv`` of the next receive generation (derived once)."""
         if entry.next_recv is None:
-            spec, labels, layout = entry.spec, entry.labels, entry.layout
+            layout = entry.layout
+            spec, labels = layout.spec, version_labels(entry.version)
             base = layout.size
             material = bytearray(layout.hp)
             view = memoryview(material)
@@ -905,13 +903,14 @@ class KeyTable:
         material = self._next_recv_material(entry)
         layout = entry.layout
         view = memoryview(material)
-        rx.next_decrypt = entry.spec.aead_factory(view[layout.key : layout.iv]).decrypt
+        rx.next_decrypt = layout.spec.aead_factory(view[layout.key : layout.iv]).decrypt
         rx.next_iv = int.from_bytes(view[layout.iv :], "big")
 
     def _build_previous(self, entry: _Slot, rx: _RecvState) -> None:
-        key_len = entry.spec.key_length
+        spec = entry.layout.spec
+        key_len = spec.key_length
         view = memoryview(entry.previous)
-        rx.previous_decrypt = entry.spec.aead_factory(view[:key_len]).decrypt
+        rx.previous_decrypt = spec.aead_factory(view[:key_len]).decrypt
         rx.previous_iv = int.from_bytes(view[key_len:], "big")
 
     def _commit_recv_update(self, entry: _Slot, rx: _RecvState, pn: int) -> None:
@@ -924,8 +923,7 @@ class KeyTable:
         material[base : base + layout.hp] = nxt
         _erase(nxt)
         entry.next_recv = None
-        entry.recv_phase ^= 1
-        entry.recv_phase_bit = entry.recv_phase << 2
+        entry.recv_phase_bit ^= KEY_PHASE_BIT
         entry.recv_generation += 1
         entry.recv_first_pn = pn
         rx.previous_decrypt, rx.previous_iv = rx.decrypt, rx.iv
@@ -960,7 +958,7 @@ class KeyTable:
     def _send_state(self, entry: _Slot) -> _SendState:
         """Send-direction state of a slot that has none: kept if the slot is (or becomes)
         warm, else built for one packet with a one-shot header-protection mask."""
-        keep = entry.warm or self._admit(entry, _SEND)
+        keep = entry.ring_pos != _COLD or self._admit(entry, _SEND)
         tx = _SendState()
         aead, tx.iv, tx.mask = _build_direction(entry, 0, keep)
         tx.encrypt = aead.encrypt
@@ -972,7 +970,7 @@ class KeyTable:
 
     def _recv_state(self, entry: _Slot) -> _RecvState:
         """Receive-direction counterpart of :meth:`_send_state`."""
-        keep = entry.warm or self._admit(entry, _RECV)
+        keep = entry.ring_pos != _COLD or self._admit(entry, _RECV)
         rx = _RecvState()
         aead, rx.iv, rx.mask = _build_direction(entry, entry.layout.size, keep)
         rx.decrypt = aead.decrypt
@@ -986,7 +984,7 @@ class KeyTable:
         if so."""
         limit = self._warm_limit
         if limit is None:
-            entry.warm = True
+            entry.ring_pos = _WARM_UNBOUNDED
             self._warm_count += 1
             return True
         if limit == 0:
@@ -1010,7 +1008,7 @@ class KeyTable:
             position = self._evict()
         ring[position] = entry
         entry.ring_pos = position
-        entry.warm = entry.used = True
+        entry.used = True
         self._warm_count += 1
         return True
 
@@ -1029,15 +1027,16 @@ class KeyTable:
             hand = hand + 1 if hand + 1 < size else 0
         self._hand = hand + 1 if hand + 1 < size else 0
         self._make_cold(victim)
-        victim.ring_pos = -1
         return hand
 
-    def _make_cold(self, entry: _Slot) -> None:
-        """Drop a slot's cipher contexts (its ring position is the caller's business)."""
+    def _make_cold(self, entry: _Slot) -> int:
+        """Drop a slot's cipher contexts; return the ring position it held (or < 0)."""
         entry.tx = entry.rx = None
-        if entry.warm:
-            entry.warm = False
+        position = entry.ring_pos
+        if position != _COLD:
+            entry.ring_pos = _COLD
             self._warm_count -= 1
+        return position
 
     def warm_slot_count(self) -> int:
         """Slots currently holding live cipher contexts."""
@@ -1050,11 +1049,11 @@ def _build_direction(entry: _Slot, base: int, keep: bool) -> tuple[Any, int, Mas
     its cipher on each call (one packet of a cold slot: cheaper than a kept context)."""
     layout = entry.layout
     view = memoryview(entry.material)
-    aead = entry.spec.aead_factory(view[base + layout.key : base + layout.iv])
+    aead = layout.spec.aead_factory(view[base + layout.key : base + layout.iv])
     iv = _from_bytes(view[base + layout.iv : base + layout.hp])
     hp_key = view[base + layout.hp : base + layout.subkey]
     if keep:
-        return aead, iv, entry.spec.mask_factory(hp_key)
+        return aead, iv, layout.spec.mask_factory(hp_key)
     if not layout.subkey_length:
         return aead, iv, partial(chacha20_mask_once, hp_key)
     subkey_bytes = view[base + layout.subkey : base + layout.size]

@@ -586,10 +586,42 @@ class DemoRun:
         self._request_tasks: list[asyncio.Task[None]] = []
         self._server: Any = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        #: The server's certificate (the in-process clients verify against it).
+        self.server_cert: Path | None = None
 
     @property
     def elapsed(self) -> float:
         return self.loop.time() - self.started
+
+    @property
+    def backend(self) -> str | None:
+        return self.sides.runtime.backend if self.sides.runtime is not None else None
+
+    @property
+    def loop_name(self) -> str:
+        return "uvloop" if type(self.loop).__module__.startswith("uvloop") else "asyncio"
+
+    async def execute(self) -> dict[str, Any]:
+        """Start this mode's sides, watch them for the duration; the last sample."""
+        options = self.options
+        if options.offload != "none":
+            self._runtime()  # first, so the header can name the backend it picked
+        for line in _describe(options, self.backend, self.loop_name):
+            self.progress.say(line)
+        request_at = options.request_at if options.requests else None
+        if options.mode == "local":
+            host, port = await self.start_server("127.0.0.1", 0)
+            self.start_clients(host, port, self.server_cert, "localhost")
+            return await self.observe(request_at)
+        assert options.endpoint is not None
+        if options.mode == "serve":
+            host, port = await self.start_server(options.endpoint.host, options.endpoint.port)
+            until = f"for {options.duration:g} s" if options.duration else "until Ctrl-C"
+            self.progress.say(f"listening on {Endpoint(host, port)} alpn={options.alpn} "
+                              f"{until}")
+            return await self.observe(None)
+        self.start_clients(options.endpoint.host, options.endpoint.port, options.ca, None)
+        return await self.observe(request_at)
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -601,9 +633,12 @@ class DemoRun:
 
     def _certificate(self) -> tuple[Path, Path]:
         if self.options.cert is not None and self.options.key is not None:
-            return self.options.cert, self.options.key
-        self._tmp = tempfile.TemporaryDirectory(prefix="quic-offload-demo-")
-        return write_self_signed(Path(self._tmp.name))
+            cert, key = self.options.cert, self.options.key
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="quic-offload-demo-")
+            cert, key = write_self_signed(Path(self._tmp.name))
+        self.server_cert = cert
+        return cert, key
 
     async def start_server(self, host: str, port: int) -> tuple[str, int]:
         options = self.options
@@ -815,38 +850,15 @@ def _describe(options: DemoOptions, backend: str | None, loop_name: str) -> list
 
 
 async def run_demo(options: DemoOptions, out: TextIO) -> dict[str, Any]:
-    """Run the demo as ``options`` say and return the report (also printed unless JSON)."""
-    progress = Progress(sys.stderr if options.json else out)
-    run = DemoRun(options, progress)
+    """Run the demo as ``options`` say and return the report (the live output goes to
+    ``out``, or to stderr when the report is to be JSON)."""
+    run = DemoRun(options, Progress(sys.stderr if options.json else out))
     _install_interrupt(run)
-    loop_name = type(run.loop).__module__.split(".")[0]
-    loop_name = "uvloop" if loop_name == "uvloop" else "asyncio"
     try:
-        if options.offload != "none":
-            run._runtime()
-        backend = run.sides.runtime.backend if run.sides.runtime is not None else None
-        for line in _describe(options, backend, loop_name):
-            progress.say(line)
-        if options.mode == "local":
-            host, port = await run.start_server("127.0.0.1", 0)
-            cafile = run.options.cert or (Path(run._tmp.name) / "cert.pem" if run._tmp
-                                          else None)
-            run.start_clients(host, port, cafile, "localhost")
-            final = await run.observe(options.request_at if options.requests else None)
-        elif options.mode == "serve":
-            assert options.endpoint is not None
-            host, port = await run.start_server(options.endpoint.host, options.endpoint.port)
-            shown = Endpoint(host, port)
-            until = f"for {options.duration:g} s" if options.duration else "until Ctrl-C"
-            progress.say(f"listening on {shown} alpn={options.alpn} {until}")
-            final = await run.observe(None)
-        else:
-            assert options.endpoint is not None
-            run.start_clients(options.endpoint.host, options.endpoint.port, options.ca, None)
-            final = await run.observe(options.request_at if options.requests else None)
+        final = await run.execute()
     finally:
         await run.teardown()
-    report = build_report(final, run.sides, options, backend, loop_name)
+    report = build_report(final, run.sides, options, run.backend, run.loop_name)
     report["interrupted"] = run.interrupted
     if run.sides.request_errors:
         report["request_errors"] = run.sides.request_errors[:10]

@@ -14,6 +14,11 @@ Measured side by side in one run:
   is left alone — the steady state of many parked connections;
 * the floor: the suite's raw AEAD ``encrypt`` (or ``decrypt``) of the same payload under
   the same header, plus one header-protection mask from a reused context;
+* the receive minimum: the floor's two calls plus only the per-packet steps no receiver
+  can skip (sample slice, unmasking the first byte and a 2-byte packet number, assembling
+  the associated data, the nonce, the ciphertext slice), as straight-line code with
+  constant offsets, no checks and no classification — what interpreted Python cannot
+  go below;
 * aioquic 1.7.2's ``CryptoPair.encrypt_packet`` / ``decrypt_packet`` on the same packets,
   as a peer running the same work (it builds no frames and classifies nothing).
 
@@ -60,20 +65,23 @@ def measure(
     return best
 
 
-def floor_functions(suite: CipherSuite, secret: bytes, plain: bytes, header: bytes):
-    """Raw AEAD + one HP mask with reused contexts: what any implementation must pay."""
+def raw_contexts(suite: CipherSuite, secret: bytes) -> tuple[object, Callable, bytes]:
+    """AEAD object, header-protection mask function and IV of ``secret``, built once."""
     key, iv, hp = derive_packet_keys(suite, secret)
     if suite == CipherSuite.CHACHA20_POLY1305_SHA256:
-        aead = ChaCha20Poly1305(key)
         context = Cipher(algorithms.ChaCha20(hp, bytes(16)), mode=None).encryptor()
 
         def mask(sample: bytes) -> bytes:
             context.reset_nonce(sample)
             return context.update(bytes(5))
-    else:
-        aead = AESGCM(key)
-        mask = Cipher(algorithms.AES(hp), modes.ECB()).encryptor().update
-    nonce = iv
+
+        return ChaCha20Poly1305(key), mask, iv
+    return AESGCM(key), Cipher(algorithms.AES(hp), modes.ECB()).encryptor().update, iv
+
+
+def floor_functions(suite: CipherSuite, secret: bytes, plain: bytes, header: bytes):
+    """Raw AEAD + one HP mask with reused contexts: what any implementation must pay."""
+    aead, mask, nonce = raw_contexts(suite, secret)
     sealed = aead.encrypt(nonce, plain, header)
     sample = sealed[:16]
 
@@ -90,6 +98,28 @@ def floor_functions(suite: CipherSuite, secret: bytes, plain: bytes, header: byt
             mask(sample)
 
     return seal_floor, open_floor
+
+
+def receive_minimum(suite: CipherSuite, secret: bytes, packet: bytes, largest_pn: int):
+    """Unmask and decrypt ``packet`` (8-byte DCID, 2-byte packet number) with nothing
+    else: no checks, no key phases, no classification, no verdict."""
+    aead, mask, iv = raw_contexts(suite, secret)
+    iv_value = int.from_bytes(iv, "big")
+    one_byte = tuple(bytes((value,)) for value in range(256))
+    expected = largest_pn + 1
+
+    def run(ops: int) -> None:
+        decrypt = aead.decrypt
+        for _ in range(ops):
+            hp_mask = mask(packet[13:29])
+            high = packet[9] ^ hp_mask[1]
+            low = packet[10] ^ hp_mask[2]
+            header = one_byte[packet[0] ^ (hp_mask[0] & 0x1F)] + packet[1:9] + one_byte[high]
+            header += one_byte[low]
+            pn = (expected & -0x10000) | high << 8 | low
+            decrypt((iv_value ^ pn).to_bytes(12, "big"), packet[11:], header)
+
+    return run
 
 
 def bench_suite(name: str, suite: CipherSuite, ops: int, repeat: int) -> None:
@@ -113,6 +143,13 @@ def bench_suite(name: str, suite: CipherSuite, ops: int, repeat: int) -> None:
     open_floor_label = "floor: AEAD decrypt + 1 HP mask"
     sections.append((seal_floor_label, seal_floor, seal_floor_label))
     sections.append((open_floor_label, open_floor, open_floor_label))
+    sections.append(
+        (
+            "receive minimum: unmask + decrypt only",
+            receive_minimum(suite, theirs, ack_packet, 999),
+            open_floor_label,
+        )
+    )
 
     for label, warm_slots in (("warm", 16), ("cold", 0)):
         table = KeyTable(2, warm_slots=warm_slots)

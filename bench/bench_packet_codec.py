@@ -4,8 +4,9 @@ Measured side by side in one run (rounds interleaved, best of ``--repeat``):
 
 * ACK frame parse (one range, and ten ranges) against aioquic's ``pull_ack_frame``;
 * ACK frame encode against aioquic's ``push_ack_frame`` (into a reused Buffer);
-* payload classification of an ACK-only and a PING+ACK payload (no aioquic equivalent:
-  aioquic dispatches every frame to its handler);
+* payload classification of an ACK-only and a PING+ACK payload, by the general
+  classifier and by the straight-line decoder of the common shapes the receive path tries
+  first (no aioquic equivalent: aioquic dispatches every frame to its handler);
 * packet-number recovery against aioquic's ``decode_packet_number``.
 
 Prints nanoseconds per operation and our time over aioquic's.  Bounded: ``--ops``
@@ -25,7 +26,7 @@ from aioquic.quic.packet import decode_packet_number as aioquic_decode_pn
 from aioquic.quic.packet import pull_ack_frame, push_ack_frame
 from aioquic.quic.rangeset import RangeSet
 
-from quic_offload.packet.frame_classifier import classify_payload
+from quic_offload.packet.frame_classifier import classify_common_payload, classify_payload
 from quic_offload.packet.frames import ACK, encode_ack_frame, parse_ack_frame
 from quic_offload.packet.packet_number import decode_packet_number
 
@@ -76,10 +77,10 @@ def main() -> None:
             buffer.push_uint_var(ACK)
             push_ack_frame(buffer, rangeset, 375, 1400)
 
-    def classify(payload: bytes) -> Callable[[int], None]:
+    def classify(payload: bytes, classifier=classify_payload) -> Callable[[int], None]:
         def run(ops: int) -> None:
             for _ in range(ops):
-                classify_payload(payload)
+                classifier(payload)
 
         return run
 
@@ -97,6 +98,8 @@ def main() -> None:
         ("ACK encode, 1 range", ours_encode, aioquic_encode),
         ("classify ACK-only payload", classify(ack_only), None),
         ("classify PING+ACK payload", classify(ping_ack), None),
+        ("common-shape ACK-only", classify(ack_only, classify_common_payload), None),
+        ("common-shape PING+ACK", classify(ping_ack, classify_common_payload), None),
         ("packet number recovery", ours_pn, aioquic_pn),
     ]
     best: dict[tuple[str, str], float] = {}

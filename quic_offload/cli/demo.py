@@ -314,6 +314,7 @@ class Sides:
     #: the application working, not a wake-up the offload failed to avoid).
     own_sends_while_parked: int = 0
     requests_ok: int = 0
+    requests_sent: int = 0
     requests_failed: int = 0
     request_errors: list[str] = field(default_factory=list)
     request_latencies: list[float] = field(default_factory=list)
@@ -419,7 +420,8 @@ def build_report(s: dict[str, Any], sides: Sides, options: DemoOptions,
         "wakes": engine.get("wakes", {}),
         "app_wakeups_while_parked": s["app_wakeups_while_parked"],
         "own_sends_while_parked": sides.own_sends_while_parked,
-        "requests": options.requests,
+        # requests actually sent (none when the run was interrupted before their time)
+        "requests": sides.requests_sent,
         "requests_ok": sides.requests_ok,
         "requests_failed": sides.requests_failed,
         "request_ms_median": round(statistics.median(latencies) * 1e3, 3) if latencies else None,
@@ -479,8 +481,10 @@ def verdict(r: dict[str, Any], options: DemoOptions) -> tuple[bool, str]:
                    f"{options.idle_timeout:g} s idle timeout; the engine sent "
                    f"{r['pings_sent']} PINGs ({r['acks_received']} ACKed) and "
                    f"{r['acks_sent']} ACKs, {r['app_wakeups_while_parked']} app wake-ups "
-                   f"while parked; {r['requests_ok']}/{r['requests']} requests answered after "
-                   f"resume ({r['resumes']} resumes)")
+                   f"while parked")
+        if r["requests"]:
+            summary += (f"; {r['requests_ok']}/{r['requests']} requests answered after "
+                        f"resume ({r['resumes']} resumes)")
     if problems:
         return False, "FAIL -- " + "; ".join(problems) + ". " + summary
     return True, "OK -- " + summary
@@ -579,7 +583,10 @@ class DemoRun:
         self.progress = progress
         self.sides = Sides()
         self.loop = asyncio.get_running_loop()
+        #: Set by Ctrl-C / SIGTERM: end the observation early.
         self.stop = asyncio.Event()
+        #: Set by teardown: the clients close their connections.
+        self.closing = asyncio.Event()
         self.interrupted = False
         self.started = self.loop.time()
         self._client_tasks: list[asyncio.Task[None]] = []
@@ -683,7 +690,7 @@ class DemoRun:
         async with contextlib.AsyncExitStack() as stack:
             try:
                 async with gate:
-                    if self.stop.is_set():
+                    if self.closing.is_set():
                         return
                     if options.offloads_client:
                         context = offload_connect(
@@ -702,7 +709,7 @@ class DemoRun:
                 return
             assert isinstance(protocol, DemoProtocol)
             self.sides.clients.append(protocol)
-            await self.stop.wait()
+            await self.closing.wait()
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -713,6 +720,7 @@ class DemoRun:
         count = self.options.requests
         if not count:
             return
+        self.sides.requests_sent = count
         rng = random.Random(self.options.seed)
         per_client: dict[int, int] = {}
         if clients:
@@ -794,7 +802,7 @@ class DemoRun:
 
     async def teardown(self) -> None:
         """Close the clients, then the server, then the engine; bounded in time."""
-        self.stop.set()
+        self.closing.set()
         if self._client_tasks:
             _, pending = await asyncio.wait(self._client_tasks, timeout=TEARDOWN_TIMEOUT)
             for task in pending:
@@ -860,6 +868,8 @@ async def run_demo(options: DemoOptions, out: TextIO) -> dict[str, Any]:
         await run.teardown()
     report = build_report(final, run.sides, options, run.backend, run.loop_name)
     report["interrupted"] = run.interrupted
+    if run.interrupted:
+        report["verdict"] += " (stopped early by a signal)"
     if run.sides.request_errors:
         report["request_errors"] = run.sides.request_errors[:10]
     if run.sides.connect_failures:

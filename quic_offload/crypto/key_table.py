@@ -34,9 +34,9 @@ and ``bench/bench_crypto_seal_open.py`` measure both sides.
 Hot-path conventions: :meth:`seal_ping` / :meth:`seal_ack` / :meth:`open_datagram` never
 raise for network input (the receive path returns an :class:`RxStatus`); they raise only
 for caller errors (:class:`SlotError`, bad arguments).  Each handles its most common
-shape (warm slot, 1-byte packet number on the send side; a PADDING/PING/ACK payload with
-one ACK range on the receive side) in straight-line code and hands everything else to the
-general path, which gives the same bytes and verdicts.  :meth:`seal` / :meth:`open` are
+shape (a 1-byte packet number on the send side; a PADDING/PING/ACK payload with one ACK
+range on the receive side) in straight-line code and hands everything else to the general
+path, which gives the same bytes and verdicts.  :meth:`seal` / :meth:`open` are
 the general forms and raise specific exceptions.
 """
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from quic_offload.self_signed import write_self_signed
+from quic_offload.synthetic_peer import SyntheticHarness
 from uring.backends import io_uring_available
 
 
@@ -24,7 +25,6 @@ def _load(name: str, filename: str) -> object:
 
 
 _load("offload_scenario", "scenario.py")
-_synthetic = _load("offload_synthetic", "synthetic.py")
 
 
 @pytest.fixture(params=("portable", "io_uring"))
@@ -44,6 +44,6 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture
 def harness(backend: str):
     """An embedded engine with a synthetic peer kit (closed after the test)."""
-    h = _synthetic.SyntheticHarness(backend)
+    h = SyntheticHarness(backend)
     yield h
     h.close()

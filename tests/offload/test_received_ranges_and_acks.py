@@ -8,9 +8,9 @@ execution paths of the eBPF runtime.
 from __future__ import annotations
 
 import pytest
-from offload_synthetic import SyntheticHarness, ranges_of
 
 from quic_offload.crypto import RxStatus
+from quic_offload.synthetic_peer import SyntheticHarness, ranges_of
 
 
 @pytest.fixture(params=["translator", "interpreter"])

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import socket
 
-from offload_synthetic import SyntheticHarness
-
 from quic_offload.offload_abi import WakeReason
+from quic_offload.synthetic_peer import SyntheticHarness
 
 STREAM_FRAME = bytes([0x0A, 0x00, 0x05]) + b"hello" + bytes(10)  # STREAM(len) id 0 + padding
 CLOSE_FRAME = bytes([0x1C, 0x00, 0x00, 0x04]) + b"done" + bytes(8)

@@ -1,9 +1,10 @@
-"""A synthetic QUIC peer for program-level tests: parks hand-made connections in an
-embedded engine and plays the other end with its own key table over real UDP sockets.
+"""A synthetic QUIC peer for engine-level tests and benchmarks.
 
-No aioquic here: the peer seals exactly the packets a test wants (out of order, duplicated,
-PING-only, ACK-only, a CONNECTION_CLOSE), so the programs' decisions can be pinned one by
-one.  Loaded by ``conftest.py`` under the name ``offload_synthetic``.
+It parks hand-made connections in an embedded engine and plays the other end of each with
+its own key table over real UDP sockets on loopback.  No aioquic here: the peer seals
+exactly the packets a test wants (out of order, duplicated, PING-only, ACK-only, a
+CONNECTION_CLOSE), so the programs' decisions can be pinned one by one, and a benchmark can
+measure the engine alone, without an aioquic stack on either side.
 """
 
 from __future__ import annotations

@@ -138,9 +138,29 @@ def test_callback_reads_and_writes_the_callers_stack() -> None:
              exit_()]
     a, source, _ = agree(main + visit, functions=[("main", 0, 10), ("visit", 10, 15)])
     assert a[0][1] == 100 + 0 + 1 + 2 + 3
-    caller = source.split("def F10")[0]
-    assert before(caller, "P8(stk, 504, 100)", "IMPL181(")
-    assert before(caller, "IMPL181(", "s8 = U8(stk, 504)")
+    caller, callback = source.split("def F10")
+    assert before(caller, "P8(stk, 504, 100)", "= F10(_li, ")  # bpf_loop, inlined
+    assert before(caller, "= F10(_li, ", "s8 = U8(stk, 504)")
+    # the callback's context is known to be the caller's r10 - 8: no checked access
+    assert "U8(pstk, 504)" in callback and "P8(pstk, 504" in callback
+    assert "ld(" not in callback and "sto(" not in callback
+
+
+def test_callback_with_different_contexts_per_call_site_reads_them_checked() -> None:
+    # bpf_loop(2, visit, r10 - 8, 0); bpf_loop(3, visit, r10 - 16, 0); return a + b
+    loop = [isa.OP_CALL, 0, 0, 0, 181]
+    main = [st(DW, -8, 100), st(DW, -16, 1000),
+            mov64(1, 2), I(isa.OP_LD_IMM64, 2, isa.BPF_PSEUDO_FUNC, 0, 16), I(0),
+            I(MOVX, 3, 10), I(ADDK, 3, 0, 0, -8), mov64(4, 0), I(*loop),
+            mov64(1, 3), I(isa.OP_LD_IMM64, 2, isa.BPF_PSEUDO_FUNC, 0, 9), I(0),
+            I(MOVX, 3, 10), I(ADDK, 3, 0, 0, -16), mov64(4, 0), I(*loop),
+            ldx(DW, 0, -8), ldx(DW, 6, -16), I(ADDX, 0, 6), exit_()]
+    visit = [ldx(DW, 3, 0, base=2), I(ADDX, 3, 1), stx(DW, 0, 3, base=2), mov64(0, 0),
+             exit_()]
+    a, source, _ = agree(main + visit, functions=[("main", 0, 20), ("visit", 20, 25)])
+    assert a[0][1] == 100 + 1 + 1000 + 3
+    callback = source.split("def F20")[1]
+    assert "pstk" not in callback and "ld(" in callback
 
 
 def test_callers_read_of_a_returned_callee_frame_sees_its_stores() -> None:

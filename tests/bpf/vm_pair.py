@@ -25,10 +25,12 @@ def _outcome(fn, env: RecordingEnv) -> tuple:
 
 
 def run_both(insns, *, functions=None, maps_factory=list,
-             helpers: HelperRegistry | None = None, env_factory=RecordingEnv):
+             helpers: HelperRegistry | None = None, env_factory=RecordingEnv,
+             ctx: bytes = b""):
     """(interpreter outcome, translator outcome, translated source, env of the translator
     run); each path gets its own fresh maps and env.  An outcome is R0, R6..R10, frame 0's
-    stack and the instruction count (or the error), plus the engine calls made."""
+    stack and the instruction count (or the error), plus the engine calls made.  The ctx's
+    ``user_data`` is the user memory base; ``ctx`` fills ``wait_nr`` / ``wait_idx``."""
     helpers = helpers or io_uring_helpers()
     maps_a: list[Map] = maps_factory()
     maps_b: list[Map] = maps_factory()
@@ -37,7 +39,7 @@ def run_both(insns, *, functions=None, maps_factory=list,
                          100_000)
     fast = translate(verified(insns, maps_b, helpers, functions), maps_b, helpers, 100_000,
                      debug=True)
-    ctx = USER_BASE.to_bytes(8, "little") + bytes(8)
+    ctx = USER_BASE.to_bytes(8, "little") + ctx.ljust(8, b"\0")
     a = _outcome(lambda: interp.run_state(bytearray(ctx), env_a), env_a)
     b = _outcome(lambda: fast.run(bytearray(ctx), env_b), env_b)
     a += ([bytes(getattr(m, "data", b"")) for m in maps_a], bytes(env_a.user))

@@ -7,9 +7,10 @@ instruction, an abstract value per register and per 8-byte stack slot:
   constant).  ``UNKNOWN`` (``Scalar(0, 2**64-1)``) also stands for "anything", pointers
   included;
 * ``Ptr(region, off, nullable)``: a pointer into a region known at translation time — the
-  context, this frame's stack, a static map region, or the value a particular lookup call
-  site returned — at a constant offset from the start of the pointed-to element (``off`` is
-  ``None`` when it is not constant);
+  context, this frame's stack, the calling frame's stack (a ``bpf_loop`` callback's
+  context), a static map region, or the value a particular lookup call site returned — at a
+  constant offset from the start of the pointed-to element (``off`` is ``None`` when it is
+  not constant);
 * ``MapRef(i)`` / ``FuncRef(pc)``: the constants ``ld_imm64`` loads for a map or a callback.
 
 The facts must be *sound* (true on every execution) but need not be precise: the translator
@@ -29,6 +30,12 @@ to the checked generic path whenever a fact is missing.  Soundness points worth 
   caller's slots too;
 * loads from a frozen map (``.rodata``) at a constant offset are constants: neither the
   program nor Python can change that memory after load;
+* a ``bpf_loop`` callback gets a region for its context only when every callback in the
+  program is passed as a known function to the standard ``bpf_loop``, this one always with
+  a pointer into the caller's stack at the same offset, and no code calls it directly: then
+  R2 points into the frame one below its own, and R1 is below ``BPF_MAX_LOOPS``.  Its
+  accesses there still count as reaching another frame in :attr:`Analysis.foreign` (the
+  summary is taken before this refinement);
 * loops are widened: after a few visits of a block, ranges that still grow jump to full.
 """
 
@@ -37,7 +44,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from uring.bpf import isa
-from uring.bpf.helpers import Arg, BPF_FUNC_map_lookup_elem, HelperRegistry, Ret
+from uring.bpf.helpers import (
+    BPF_MAX_LOOPS,
+    Arg,
+    BPF_FUNC_map_lookup_elem,
+    HelperRegistry,
+    Ret,
+)
+from uring.bpf.inline_helpers import is_standard_loop
 from uring.bpf.interpreter import alu, sext
 from uring.bpf.isa import MASK32, MASK64, STACK_SIZE, Insn
 from uring.bpf.maps import ArrayMap, Map
@@ -61,9 +75,11 @@ class Scalar:
 
 @dataclass(frozen=True, slots=True)
 class Ptr:
-    region: object  # "ctx" | "fp" | ("g", map index) | ("site", pc)
+    region: object  # "ctx" | "fp" | "caller_fp" | ("g", map index) | ("site", pc)
     off: int | None
     nullable: bool = False
+    #: the NULL may also be a constant from another path, not only what the lookup returned
+    other_null: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +107,13 @@ def join(a: Value, b: Value) -> Value:
     if isinstance(a, Scalar) and isinstance(b, Scalar):
         return Scalar(min(a.lo, b.lo), max(a.hi, b.hi))
     if isinstance(a, Ptr) and isinstance(b, Ptr) and a.region == b.region:
-        return Ptr(a.region, a.off if a.off == b.off else None, a.nullable or b.nullable)
+        return Ptr(a.region, a.off if a.off == b.off else None, a.nullable or b.nullable,
+                   a.other_null or b.other_null)
     # NULL on one path, a pointer on the other: the pointer may be NULL
     if isinstance(a, Ptr) and b == Scalar(0, 0):
-        return Ptr(a.region, a.off, True)
+        return Ptr(a.region, a.off, True, True)
     if isinstance(b, Ptr) and a == Scalar(0, 0):
-        return Ptr(b.region, b.off, True)
+        return Ptr(b.region, b.off, True, True)
     return UNKNOWN
 
 
@@ -165,9 +182,47 @@ class Analysis:
         #: function index -> (may read, may write) memory through an address the analysis
         #: cannot place -- possibly another frame's stack -- itself or in what it calls
         self.foreign: dict[int, tuple[bool, bool]] = {}
+        #: bpf_loop callback start pc -> R10 offset of the caller's stack its R2 points at
+        self.callback_ctx: dict[int, int] = {}
         for fi in self._callees_first():
             self._run_function(fi, prog.functions[fi].start)
-            self.foreign[fi] = self._foreign_access(fi)
+            self.foreign[fi] = self._foreign_access(fi, self.foreign)
+        self.callback_ctx = self._callback_contexts()
+        for start in self.callback_ctx:  # again, with R1 and R2 known at entry
+            f = prog.functions[prog.owner[start]]
+            for pc in range(f.start, f.end):
+                self.state_in.pop(pc, None)
+            self._run_function(prog.owner[start], start)
+        #: like :attr:`foreign`, but a callback's accesses to its caller's stack count as
+        #: placed: what may reach a frame that is *not* live (a callee's, after it returned)
+        self.unplaced: dict[int, tuple[bool, bool]] = {}
+        for fi in self._callees_first():
+            self.unplaced[fi] = self._foreign_access(fi, self.unplaced)
+
+    def _callback_contexts(self) -> dict[int, int]:
+        insns = self.insns
+        called = {pc + insn.imm + 1 for pc, insn in enumerate(insns)
+                  if insn.opcode == isa.OP_CALL and insn.src == isa.BPF_PSEUDO_CALL}
+        contexts: dict[int, int | None] = {}
+        for pc, s in self.state_in.items():
+            insn = insns[pc]
+            if insn.opcode != isa.OP_CALL or insn.src == isa.BPF_PSEUDO_CALL:
+                continue
+            spec = self.helpers.get(insn.imm)
+            if spec is None or Arg.CALLBACK not in spec.args:
+                continue
+            fn = s.regs[spec.args.index(Arg.CALLBACK) + 1]
+            if not isinstance(fn, FuncRef):
+                return {}  # some callback is made from a value: any function may get anything
+            ctx = s.regs[3]
+            k = None
+            if (is_standard_loop(spec) and isinstance(ctx, Ptr) and ctx.region == "fp"
+                    and ctx.off is not None and not ctx.nullable):
+                k = ctx.off
+            if fn.pc in contexts and contexts[fn.pc] != k:
+                k = None
+            contexts[fn.pc] = k
+        return {pc: k for pc, k in contexts.items() if k is not None and pc not in called}
 
     def _callees_first(self) -> list[int]:
         """Function indexes, every callee (or callback) before its callers."""
@@ -196,11 +251,14 @@ class Analysis:
             visit(fi)
         return order
 
-    def callee_foreign(self, target_pc: int) -> tuple[bool, bool]:
+    def callee_foreign(self, target_pc: int,
+                       table: dict[int, tuple[bool, bool]] | None = None) -> tuple[bool, bool]:
         """What the function starting at ``target_pc`` may do to other frames' stacks."""
-        return self.foreign.get(self.prog.owner[target_pc], (True, True))
+        return (self.foreign if table is None else table).get(self.prog.owner[target_pc],
+                                                              (True, True))
 
-    def _foreign_access(self, fi: int) -> tuple[bool, bool]:
+    def _foreign_access(self, fi: int, table: dict[int, tuple[bool, bool]]
+                        ) -> tuple[bool, bool]:
         f = self.prog.functions[fi]
         reads = writes = False
         for pc in range(f.start, f.end):
@@ -216,13 +274,14 @@ class Analysis:
                 w = not placed(s.regs[insn.dst], insn.off)
                 r = w and op & 0xE0 == isa.BPF_ATOMIC
             elif op == isa.OP_CALL and insn.src == isa.BPF_PSEUDO_CALL:
-                r, w = self.callee_foreign(pc + insn.imm + 1)
+                r, w = self.callee_foreign(pc + insn.imm + 1, table)
             elif op == isa.OP_CALL:
-                r, w = self.helper_foreign(insn, s.regs)
+                r, w = self.helper_foreign(insn, s.regs, table)
             reads, writes = reads or r, writes or w
         return reads, writes
 
-    def helper_foreign(self, insn: Insn, regs: tuple[Value, ...] | list[Value]
+    def helper_foreign(self, insn: Insn, regs: tuple[Value, ...] | list[Value],
+                       table: dict[int, tuple[bool, bool]] | None = None
                        ) -> tuple[bool, bool]:
         """(may read, may write) memory outside the places the arguments point into."""
         spec = self.helpers.get(insn.imm)
@@ -236,7 +295,8 @@ class Analysis:
             elif kind is Arg.MEM_WRITE and not placed(v):
                 reads = writes = True
             elif kind is Arg.CALLBACK:
-                r, w = self.callee_foreign(v.pc) if isinstance(v, FuncRef) else (True, True)
+                r, w = (self.callee_foreign(v.pc, table) if isinstance(v, FuncRef)
+                        else (True, True))
                 reads, writes = reads or r, writes or w
         return reads, writes
 
@@ -244,6 +304,10 @@ class Analysis:
         regs: list[Value] = [UNKNOWN] * 11
         if fi == 0:
             regs[1] = Ptr("ctx", 0)
+        k = self.callback_ctx.get(self.prog.functions[fi].start)
+        if k is not None:
+            regs[1] = Scalar(0, BPF_MAX_LOOPS - 1)
+            regs[2] = Ptr("caller_fp", k)
         regs[10] = Ptr("fp", 0)
         return State(tuple(regs), (), False)
 
@@ -356,7 +420,7 @@ class Analysis:
         region = v.region
         if region == "ctx":
             return k >= 0 and k + size <= CTX_SIZE
-        if region == "fp":
+        if region in ("fp", "caller_fp"):
             return k >= -STACK_SIZE and k + size <= 0
         kind, idx = region  # type: ignore[misc]
         if kind == "g":

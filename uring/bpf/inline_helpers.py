@@ -26,12 +26,24 @@ from uring.bpf.helpers import (
     BPF_FUNC_copy_from_user,
     BPF_FUNC_get_prandom_u32,
     BPF_FUNC_ktime_get_ns,
+    BPF_FUNC_loop,
     HelperSpec,
     io_uring_helpers,
 )
 from uring.bpf.isa import MASK32, MASK64, to_signed32
 
 _STANDARD = {spec.id: spec.impl for spec in io_uring_helpers()}
+
+
+def is_standard(spec: HelperSpec) -> bool:
+    """Whether ``spec`` runs the standard implementation of its helper ID."""
+    return _STANDARD.get(spec.id) is spec.impl
+
+
+def is_standard_loop(spec: HelperSpec) -> bool:
+    """Whether ``spec`` is the standard ``bpf_loop``: it calls ``callback(i, ctx)`` with
+    ``0 <= i < nr_loops <= BPF_MAX_LOOPS`` and ``ctx`` its third argument, nothing else."""
+    return spec.id == BPF_FUNC_loop and is_standard(spec)
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,7 @@ def _s32(a: ArgCode) -> str:
 def direct_call(spec: HelperSpec, args: list[ArgCode]) -> DirectCall | None:
     """The engine call a standard helper makes for these arguments (the ctx argument and
     SIZE arguments are not in ``args``), or None when it is not a standard helper."""
-    if _STANDARD.get(spec.id) is not spec.impl:
+    if not is_standard(spec):
         return None
     hid = spec.id
     if hid == BPF_FUNC_ktime_get_ns:

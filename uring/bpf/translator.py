@@ -36,6 +36,7 @@ with ``quic-offload bpf dump --python``.
 
 from __future__ import annotations
 
+import errno
 import re
 import struct
 import sys
@@ -56,8 +57,8 @@ from uring.bpf.analysis import (
 )
 from uring.bpf.call_args import call_helper
 from uring.bpf.disasm import format_insn
-from uring.bpf.helpers import Arg, HelperRegistry, HelperSpec, Ret
-from uring.bpf.inline_helpers import ArgCode, direct_call
+from uring.bpf.helpers import BPF_MAX_LOOPS, Arg, HelperRegistry, HelperSpec, Ret
+from uring.bpf.inline_helpers import ArgCode, direct_call, is_standard_loop
 from uring.bpf.interpreter import atomic_at, bswap, sdiv, sext, smod
 from uring.bpf.isa import MASK32, MASK64, SIGN32, SIGN64, STACK_SIZE, Insn, to_signed32
 from uring.bpf.maps import ArrayMap, HashMap, LruHashMap, Map
@@ -246,6 +247,8 @@ class _Translator:
             return "ctx", str(k)
         if region == "fp":
             return "stk", str(k + STACK_SIZE)
+        if region == "caller_fp":
+            return "pstk", str(k + STACK_SIZE)
         kind, idx = region  # type: ignore[misc]
         if kind == "g":
             return f"G{idx}", str(k)
@@ -536,7 +539,7 @@ class _FunctionEmitter:
         if self.is_main:
             at_exit = self.tr.debug  # a debug run reports the final stack
         else:  # the frame stays mapped after return: code that may read any stack sees it
-            at_exit = self.tr.analysis.foreign.get(0, (True, True))[0]
+            at_exit = self.tr.analysis.unplaced.get(0, (True, True))[0]
         return StackPlan(self.start, sorted(pcs), lambda pc: successors(self.insns, pc),
                          effects, flush_at_exit=at_exit)
 
@@ -636,8 +639,10 @@ class _FunctionEmitter:
         if self.plan.cells:
             names = " = ".join(self.cell_name(c) for c in range(len(self.plan.cells)))
             lines.append(f"    {names} = 0  # stack cells: the stack starts zeroed")
-        if not self.is_main:
+        if not self.is_main and re.search(r"\bfp\b", text):
             lines.append(f"    fp = {stack_base(0) + STACK_SIZE} + (depth << {REGION_SHIFT})")
+        if re.search(r"\bpstk\b", text):  # a bpf_loop callback's context: the caller's stack
+            lines.append(f"    pstk = st.regions[{RID_STACK - 1} + depth][0]")
         for name, attr in (("ctx", "ctx"), ("env", "env"), ("ld", "load"), ("sto", "store"),
                            ("addreg", "add_region")):
             if name + ("[" if name == "ctx" else "(") in text or f"{name}," in text or (
@@ -1247,7 +1252,9 @@ class _FunctionEmitter:
 
     def null_test(self, pc: int) -> str | None:
         """A NULL check of a pointer a lookup site returned, tested through the site's own
-        locals (so the pointer value itself need not be computed)."""
+        locals (so the pointer value itself need not be computed).  Valid because a register
+        holding ``Ptr(site p)`` holds what the latest run of site p returned (the analysis
+        forgets older ones), when no other NULL can reach it."""
         insn = self.insns[pc]
         s = self.state(pc)
         jop = insn.opcode & 0xF0
@@ -1259,9 +1266,9 @@ class _FunctionEmitter:
                 return None
         elif insn.imm != 0:
             return None
-        if not (isinstance(v, Ptr) and v.nullable and isinstance(v.region, tuple)
-                and v.region[0] == "site" and v.off == 0):
-            return None
+        if not (isinstance(v, Ptr) and v.nullable and not v.other_null
+                and isinstance(v.region, tuple) and v.region[0] == "site" and v.off == 0):
+            return None  # (a NULL that may come from elsewhere is tested on the value)
         p = v.region[1]
         m = self.tr.maps[self.tr.analysis.site_map[p]]
         if isinstance(m, ArrayMap):
@@ -1372,6 +1379,8 @@ class _FunctionEmitter:
             codes.append(code)
         if spec.ret is Ret.MAP_VALUE_OR_NULL:
             return self.lookup_code(pc, call, s)
+        if is_standard_loop(spec):
+            return self.loop_code(codes, call[1].target)  # type: ignore[arg-type]
         direct = direct_call(spec, codes)
         if direct is not None and direct.method is None:
             return [f"r0 = {direct.constant}"]
@@ -1385,6 +1394,30 @@ class _FunctionEmitter:
         if not self.r0_live(pc):
             return [expr]
         return [f"r0 = {expr}" if u32 else f"r0 = {expr} & 0xFFFFFFFFFFFFFFFF"]
+
+    def loop_code(self, codes: list[ArgCode], target: int) -> list[str]:
+        """The standard ``bpf_loop`` inlined: the callback function is called directly with
+        ``(i, ctx, 0, 0, 0)``, the budget checked after each call, as the helper's wrapper
+        does."""
+        nr, _, ctx, flags = codes
+        out = []
+        guard = "if"
+        if flags.const != 0:
+            out += [f"if {flags.expr}:", f"    r0 = {-errno.EINVAL & MASK64}"]
+            guard = "elif"
+        if nr.const is None or nr.const > BPF_MAX_LOOPS:
+            out += [f"{guard} {nr.expr} > {BPF_MAX_LOOPS}:", f"    r0 = {-errno.E2BIG & MASK64}"]
+            guard = "elif"
+        body = [f"r0 = {nr.expr}",
+                f"for _li in range({nr.expr}):",
+                f"    _lr = F{target}(_li, {ctx.expr}, 0, 0, 0, st, depth + 1)",
+                f"    if st.count > BUDGET: raise st.budget_exceeded({target})",
+                "    if _lr:",
+                "        r0 = _li + 1",
+                "        break"]
+        if guard == "if":
+            return body
+        return out + ["else:"] + ["    " + ln for ln in body]
 
     def lookup_code(self, pc: int, call: list[_CallArg], s: State) -> list[str]:
         """An inlined ``bpf_map_lookup_elem`` on a constant map.  Array map: the element

@@ -121,6 +121,16 @@ class _CallArg:
     target: int | None = None
 
 
+def _bind_env(env: object, name: str) -> Callable[..., int]:
+    """``env.<name>``, looked up once per function entry; when the engine lacks it, a
+    callable that looks it up at call time, so the failure comes where the interpreter's
+    does."""
+    method = getattr(env, name, None)
+    if method is not None:
+        return method  # type: ignore[no-any-return]
+    return lambda *args: getattr(env, name)(*args)  # type: ignore[no-any-return]
+
+
 def _arsh(a: int, n: int, bits: int) -> int:
     if a >> (bits - 1):
         a -= 1 << bits
@@ -286,7 +296,7 @@ class _Translator:
             "BUDGET": self.budget, "CTX_BASE": CTX_BASE, "call_helper": call_helper,
             "MAPS": self.maps, "CALLBACKS": self.prog.callbacks, "atomic_at": atomic_at,
             "sdiv": sdiv, "smod": smod, "sext": sext, "bswap": bswap, "arsh": _arsh,
-            "BpfRunError": BpfRunError, "to_signed32": to_signed32,
+            "BpfRunError": BpfRunError, "to_signed32": to_signed32, "bind_env": _bind_env,
         })
         for size, s in _STRUCTS.items():
             ns[f"U{size}"] = s.unpack_from
@@ -649,7 +659,7 @@ class _FunctionEmitter:
                     f"{name})" in text) or (name == "env" and self.env_methods):
                 lines.append(f"    {name} = st.{attr}")
         for method in sorted(self.env_methods):
-            lines.append(f"    env_{method} = env.{method}")
+            lines.append(f"    env_{method} = bind_env(env, {method!r})")
         lines.append("    n = st.count")
         for p in sorted(self.sites):
             if isinstance(self.tr.maps[self.tr.analysis.site_map[p]], ArrayMap):

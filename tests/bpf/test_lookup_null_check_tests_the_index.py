@@ -65,3 +65,23 @@ def test_null_constant_from_another_path_is_tested_on_the_value(key, skip) -> No
     a, b, source, _ = run_both(insns, maps_factory=arr, ctx=ctx)
     assert a == b
     assert "if r0 == 0:" in source  # the joined NULL check reads the value itself
+
+
+def test_32_bit_compare_of_a_found_pointer_is_not_a_null_check() -> None:
+    # key 0: the pointer to element 0 has zero low 32 bits, so `if w0 == 0` is taken
+    # although r0 is not NULL; return r0 on that path, 5 on the other
+    insns = [*lookup_key_from_ctx(), I(isa.BPF_JMP32 | isa.BPF_JEQ | isa.BPF_K, 0, 0, 2, 0),
+             mov64(0, 5), exit_(), exit_()]
+    a, b, _, _ = run_both(insns, maps_factory=arr, ctx=bytes(4))
+    assert a == b
+    assert a[0][1] != 0 and a[0][1] & 0xFFFFFFFF == 0
+
+
+def test_null_check_of_one_copy_tells_the_others() -> None:
+    # r6 = lookup(...); r7 = r6; if r6 == 0 return 9; return *(u64 *)(r7 + 0)
+    insns = [*lookup_key_from_ctx(), I(MOVX, 6, 0), I(MOVX, 7, 0), I(JEQ0, 6, 0, 2, 0),
+             I(isa.BPF_LDX | isa.BPF_MEM | isa.BPF_DW, 0, 7, 0), exit_(), mov64(0, 9), exit_()]
+    for key in (1, 7):
+        a, b, source, _ = run_both(insns, maps_factory=arr, ctx=key.to_bytes(4, "little"))
+        assert a == b
+        assert "V8_0[ve6]" in source  # the copy reads unchecked: it is known non-NULL

@@ -525,9 +525,10 @@ class Analysis:
             regs[insn.dst] = v
             return State(tuple(regs), s.slots, s.escaped)
 
-        if isinstance(d, Ptr) and d.nullable and c == 0 and jop in (isa.BPF_JEQ, isa.BPF_JNE):
-            nonnull = with_dst(Ptr(d.region, d.off, False))
-            null = with_dst(const(0))
+        if (isinstance(d, Ptr) and d.nullable and c == 0 and is64
+                and jop in (isa.BPF_JEQ, isa.BPF_JNE)):
+            nonnull = self.with_null_known(s, insn.dst, Ptr(d.region, d.off, False))
+            null = self.with_null_known(s, insn.dst, const(0))
             return (null, nonnull) if jop == isa.BPF_JEQ else (nonnull, null)
         if not isinstance(d, Scalar) or (not is64 and d.hi > MASK32):
             return s, s
@@ -549,6 +550,22 @@ class Analysis:
         if jop == isa.BPF_JLE:
             return rng(lo, min(hi, c)), rng(max(lo, c + 1), hi)
         return s, s
+
+    @staticmethod
+    def with_null_known(s: State, reg: int, v: Value) -> State:
+        """``s`` after a NULL check of ``reg`` found ``v``.  Every copy of the same lookup
+        result is the same number -- a register or slot holding ``Ptr(site p)`` holds what
+        the latest run of site p returned -- so all copies learn it, unless a NULL from
+        elsewhere may have reached one of them."""
+        d = s.regs[reg]
+        if not (isinstance(d, Ptr) and isinstance(d.region, tuple) and d.region[0] == "site"
+                and not d.other_null):
+            regs = list(s.regs)
+            regs[reg] = v
+            return State(tuple(regs), s.slots, s.escaped)
+        regs = [v if x == d else x for x in s.regs]
+        slots = tuple((o, v if x == d else x) for o, x in s.slots)
+        return State(tuple(regs), slots, s.escaped)
 
     @staticmethod
     def refine_by_range(jop: int, d: Value, other: Scalar, is64: bool, s: State,

@@ -59,9 +59,11 @@ class ParkingController:
         self.resumes = 0
         self.last_wake: WakeReason | None = None
         #: Calls the event loop made into this connection while the engine held it (a
-        #: datagram or send that reached the protocol, a timer firing): the "app wake-ups"
-        #: parking exists to avoid.  Wakes the engine posts on purpose are not counted.
+        #: datagram that reached the protocol): the "app wake-ups" parking exists to avoid.
+        #: Wakes the engine posts on purpose are not counted.
         self.events_while_parked = 0
+        #: Sends the application itself made while parked (each resumes the connection).
+        self.local_sends_while_parked = 0
         self.last_writeback: QoWriteback | None = None
         self.on_state_change: Callable[[ParkingController, str], None] | None = None
         self._queue: list[tuple[bytes, Any]] = []
@@ -93,8 +95,9 @@ class ParkingController:
             self._original_transmit()
             return
         self._transmit_held = True
-        self._count_parked_event()
         if self.state == "parked":
+            self.local_sends_while_parked += 1
+            self.runtime.counters["local_sends_while_parked"] += 1
             self.resume("local send")
 
     def _count_parked_event(self) -> None:

@@ -38,7 +38,7 @@ class OffloadRuntime:
         #: Adapter-side counters (parks, resumes, refusals, wakes by reason, ...).
         self.counters: dict[str, Any] = {
             "parks": 0, "park_refused": 0, "park_blocked": 0, "resumes": 0,
-            "events_while_parked": 0, "wakes": {},
+            "events_while_parked": 0, "local_sends_while_parked": 0, "wakes": {},
         }
         self.loop.add_reader(self.client.fileno(), self.client.poll)
         log.info("event=offload_runtime_started backend=%s", self.backend)

@@ -26,6 +26,11 @@ class OffloadServer(QuicServer):
     offload: OffloadRuntime
     controllers: list[ParkingController]
 
+    @property
+    def sockname(self) -> tuple:
+        """The address the server listens on (useful after binding port 0)."""
+        return self._transport.get_extra_info("sockname")
+
     def close(self) -> None:
         """Close every connection (parked ones are resumed first, by their own transmit)."""
         super().close()

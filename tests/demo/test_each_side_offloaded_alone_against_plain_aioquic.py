@@ -28,4 +28,4 @@ def test_one_side_offloaded(side: str) -> None:
     if side == "server":
         assert report["wakes"]["DATA"] >= 1  # the request reached a parked server end
     else:
-        assert report["own_sends_while_parked"] >= 1  # the request resumed a parked client
+        assert report["local_sends_while_parked"] >= 1  # the request resumed a parked client

@@ -111,8 +111,7 @@ int adopt(struct io_uring_bpf_ctx *ctx)
 	for (i = 0; i < QO_MAX_HOST_CIDS; i++) {
 		if (i >= n)
 			break;
-		__builtin_memset(&key, 0, sizeof(key));
-		__builtin_memcpy(key.bytes, s->host_cids[i].bytes, QO_MAX_CID_LEN);
+		qo_cid_key_of(&key, &s->host_cids[i]);
 		bpf_map_update_elem(&qo_cids, &key, &slot, BPF_ANY);
 	}
 

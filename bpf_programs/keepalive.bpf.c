@@ -81,24 +81,6 @@ static __always_inline void run_bucket(struct io_uring_bpf_ctx *ctx, struct qo_e
 	}
 }
 
-static __always_inline void rearm_recv(struct io_uring_bpf_ctx *ctx, struct qo_engine *eng,
-				       struct qo_stats *st)
-{
-	struct io_uring_sqe sqe;
-	__s32 fd = (__s32)eng->starved_fd_plus1 - 1;
-
-	io_uring_prep_rw(&sqe, IORING_OP_RECVMSG, fd, eng->config.recv_msghdr, 1, 0);
-	sqe.ioprio = 2; /* IORING_RECV_MULTISHOT */
-	sqe.flags = IOSQE_BUFFER_SELECT;
-	sqe.buf_index = eng->config.bgid;
-	sqe.user_data = (__u32)fd;
-	sqe.cq_idx = QO_CQ_RX;
-	if (bpf_io_uring_submit(ctx, &sqe, sizeof(sqe)) == 0) {
-		eng->starved_fd_plus1 = 0;
-		st->recv_rearmed++;
-	}
-}
-
 SEC("iouring")
 int keepalive(struct io_uring_bpf_ctx *ctx)
 {
@@ -134,8 +116,9 @@ int keepalive(struct io_uring_bpf_ctx *ctx)
 	for (t = first; t <= tick; t++)
 		run_bucket(ctx, eng, st, t, now);
 	eng->last_tick = tick;
-	if (eng->starved_fd_plus1)
-		rearm_recv(ctx, eng, st);
+	if (eng->starved_fd_plus1 &&
+	    qo_arm_recv(ctx, eng, st, (__s32)eng->starved_fd_plus1 - 1) == 0)
+		eng->starved_fd_plus1 = 0;
 	io_uring_prep_rw(&sqe, IORING_OP_TIMEOUT, -1, eng->config.tick_ts, 1, 0);
 	sqe.cq_idx = QO_CQ_TIMER;
 	if (bpf_io_uring_submit(ctx, &sqe, sizeof(sqe)))

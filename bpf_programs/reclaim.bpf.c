@@ -45,8 +45,7 @@ int reclaim(struct io_uring_bpf_ctx *ctx)
 	for (i = 0; i < QO_MAX_HOST_CIDS; i++) {
 		if (i >= n)
 			break;
-		__builtin_memset(&key, 0, sizeof(key));
-		__builtin_memcpy(key.bytes, s->host_cids[i].bytes, QO_MAX_CID_LEN);
+		qo_cid_key_of(&key, &s->host_cids[i]);
 		bpf_map_delete_elem(&qo_cids, &key);
 	}
 

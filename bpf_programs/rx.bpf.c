@@ -290,21 +290,6 @@ pass:
 	return 0;
 }
 
-static __always_inline void rearm(struct io_uring_bpf_ctx *ctx, struct qo_engine *eng,
-				  struct qo_stats *st, __s32 fd)
-{
-	struct io_uring_sqe sqe;
-
-	io_uring_prep_rw(&sqe, IORING_OP_RECVMSG, fd, eng->config.recv_msghdr, 1, 0);
-	sqe.ioprio = 2; /* IORING_RECV_MULTISHOT */
-	sqe.flags = IOSQE_BUFFER_SELECT;
-	sqe.buf_index = eng->config.bgid;
-	sqe.user_data = (__u32)fd;
-	sqe.cq_idx = QO_CQ_RX;
-	if (bpf_io_uring_submit(ctx, &sqe, sizeof(sqe)) == 0)
-		st->recv_rearmed++;
-}
-
 SEC("iouring")
 int rx(struct io_uring_bpf_ctx *ctx)
 {
@@ -342,10 +327,10 @@ int rx(struct io_uring_bpf_ctx *ctx)
 					st->buffers_starved++;
 					eng->starved_fd_plus1 = (__u32)cqe.user_data + 1;
 				} else {
-					rearm(ctx, eng, st, (__s32)cqe.user_data);
+					qo_arm_recv(ctx, eng, st, (__s32)cqe.user_data);
 				}
 			} else if (cqe.res >= 0 || cqe.res == -EINTR || cqe.res == -EAGAIN) {
-				rearm(ctx, eng, st, (__s32)cqe.user_data);
+				qo_arm_recv(ctx, eng, st, (__s32)cqe.user_data);
 			}
 		}
 	}

@@ -237,6 +237,32 @@ static __always_inline int qo_ranges_add(struct qo_tx *tx, __u64 pn)
 	return 1;
 }
 
+/* The CID index key of `cid`: its bytes, zero padded. */
+static __always_inline void qo_cid_key_of(struct qo_cid_key *key, const struct qo_cid *cid)
+{
+	__builtin_memset(key, 0, sizeof(*key));
+	__builtin_memcpy(key->bytes, cid->bytes, QO_MAX_CID_LEN);
+}
+
+/* (Re-)submit socket `fd`'s multishot RECVMSG into the provided-buffer group, completing on
+ * QO_CQ_RX with user_data = fd.  0 or -errno. */
+static __always_inline int qo_arm_recv(struct io_uring_bpf_ctx *ctx, struct qo_engine *eng,
+				       struct qo_stats *st, __s32 fd)
+{
+	struct io_uring_sqe sqe;
+
+	io_uring_prep_rw(&sqe, IORING_OP_RECVMSG, fd, eng->config.recv_msghdr, 1, 0);
+	sqe.ioprio = 2; /* IORING_RECV_MULTISHOT */
+	sqe.flags = IOSQE_BUFFER_SELECT;
+	sqe.buf_index = eng->config.bgid;
+	sqe.user_data = (__u32)fd;
+	sqe.cq_idx = QO_CQ_RX;
+	if (bpf_io_uring_submit(ctx, &sqe, sizeof(sqe)))
+		return -EBUSY;
+	st->recv_rearmed++;
+	return 0;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Output: sending a sealed packet, waking the application, handing a datagram over.
  * ------------------------------------------------------------------------------------- */

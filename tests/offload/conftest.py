@@ -1,4 +1,5 @@
-"""Fixtures of the offload suite: backends, a self-signed certificate, the scenario kit."""
+"""Fixtures of the offload suite: a self-signed certificate, the scenario kit, a synthetic
+peer harness (``backend`` comes from the top-level conftest)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pytest
 
 from quic_offload.self_signed import write_self_signed
 from quic_offload.synthetic_peer import SyntheticHarness
-from uring.backends import io_uring_available
 
 
 def _load(name: str, filename: str) -> object:
@@ -27,13 +27,6 @@ def _load(name: str, filename: str) -> object:
 _load("offload_scenario", "scenario.py")
 
 
-@pytest.fixture(params=("portable", "io_uring"))
-def backend(request: pytest.FixtureRequest) -> str:
-    if request.param == "io_uring":
-        ok, reason = io_uring_available()
-        if not ok:
-            pytest.skip(f"io_uring backend unavailable here: {reason}")
-    return request.param
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,8 @@
  * ctx->user_data is the address of the connection's park record in user memory.  The
  * program copies the snapshot (never the key block), has the crypto shim install the keys
  * by slot (the shim reads and wipes the key block itself), creates the connection's state
- * and CID index entries, answers an ACK the application still owed, and schedules the first
- * PING on the timer wheel.  The outcome goes into the record's `status` (0 or -errno) before
+ * and its CID index entry, answers an ACK the application still owed, and schedules the
+ * first PING on the timer wheel.  The outcome goes into the record's `status` (0 or -errno) before
  * the request completes on its CQ.
  */
 #include "offload_state.h"
@@ -45,8 +45,8 @@ int adopt(struct io_uring_bpf_ctx *ctx)
 		return 0; /* the record itself is unreachable: nothing to report into */
 	}
 	if (s->magic != QO_SNAPSHOT_MAGIC || s->dcid.len > QO_MAX_CID_LEN ||
-	    s->n_ranges > QO_MAX_RANGES || s->n_host_cids > QO_MAX_HOST_CIDS ||
-	    s->peer_addr_len > QO_SOCKADDR_MAX || !s->interval_ns || !s->n_host_cids) {
+	    s->n_ranges > QO_MAX_RANGES || s->host_cid.len > QO_MAX_CID_LEN ||
+	    !s->host_cid.len || s->peer_addr_len > QO_SOCKADDR_MAX || !s->interval_ns) {
 		st->adopt_failed++;
 		set_status(rec, -EINVAL);
 		return 0;
@@ -91,7 +91,8 @@ int adopt(struct io_uring_bpf_ctx *ctx)
 		c->tx.ranges[0].largest = s->largest_received;
 		c->tx.n_ranges = 1;
 	}
-	c->token = rec;
+	c->token = s->park_id;
+	c->host_cid = s->host_cid;
 	c->sock_fd = s->sock_fd;
 	c->role = s->role;
 	c->unresponsive_after = s->unresponsive_after ? s->unresponsive_after : 3;
@@ -106,15 +107,8 @@ int adopt(struct io_uring_bpf_ctx *ctx)
 	c->last_send_ns = s->last_send_ns;
 	c->state = QO_CONN_PARKED;
 
-	n = s->n_host_cids;
-#pragma clang loop unroll(disable)
-	for (i = 0; i < QO_MAX_HOST_CIDS; i++) {
-		if (i >= n)
-			break;
-		qo_cid_key_of(&key, &s->host_cids[i]);
-		bpf_map_update_elem(&qo_cids, &key, &slot, BPF_ANY);
-	}
-
+	qo_cid_key_of(&key, &c->host_cid);
+	bpf_map_update_elem(&qo_cids, &key, &slot, BPF_ANY);
 	if (!c->role) /* a client's socket is its own */
 		bpf_map_update_elem(&qo_sock_owner, &c->sock_fd, &slot, BPF_ANY);
 

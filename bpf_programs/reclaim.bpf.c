@@ -1,7 +1,7 @@
 /* `reclaim`: give a connection back to the application.
  *
- * ctx->user_data is the address of the connection's park record.  The program removes the
- * connection from the timer wheel and the CID index, writes its state back over the
+ * ctx->user_data is the address of a park record whose snapshot names the connection (slot
+ * and park id).  The program removes the connection from the timer wheel and the CID index, writes its state back over the
  * snapshot (packet numbers, received and acknowledged ranges, times, RTT, counters, why it
  * was woken), has the shim export the current keys into the key block and wipe the slot,
  * and frees the slot.  Works for parked and for woken connections alike.
@@ -31,7 +31,8 @@ int reclaim(struct io_uring_bpf_ctx *ctx)
 		return 0;
 	slot = s->slot;
 	c = qo_conn(slot);
-	if (s->magic != QO_SNAPSHOT_MAGIC || !c || c->state == QO_CONN_FREE || c->token != rec) {
+	if (s->magic != QO_SNAPSHOT_MAGIC || !c || c->state == QO_CONN_FREE ||
+	    c->token != s->park_id) {
 		status = -ENOENT;
 		bpf_copy_to_user((void *)(rec + __builtin_offsetof(struct qo_writeback, status)),
 				 &status, sizeof(status));
@@ -40,14 +41,8 @@ int reclaim(struct io_uring_bpf_ctx *ctx)
 	qo_wheel_unlink(c);
 	if (!c->role)
 		bpf_map_delete_elem(&qo_sock_owner, &c->sock_fd);
-	n = s->n_host_cids;
-#pragma clang loop unroll(disable)
-	for (i = 0; i < QO_MAX_HOST_CIDS; i++) {
-		if (i >= n)
-			break;
-		qo_cid_key_of(&key, &s->host_cids[i]);
-		bpf_map_delete_elem(&qo_cids, &key);
-	}
+	qo_cid_key_of(&key, &c->host_cid);
+	bpf_map_delete_elem(&qo_cids, &key);
 
 	wb = &scratch->writeback;
 	__builtin_memset(wb, 0, sizeof(*wb));

@@ -35,7 +35,6 @@ VALUE_MASK = (1 << TAG_SHIFT) - 1
 
 MAX_CONNS = 16384
 MAX_CID_LEN = 20
-MAX_HOST_CIDS = 8
 MAX_RESET_TOKENS = 8
 MAX_RANGES = 8
 MAX_PEER_ACK_RANGES = 4
@@ -209,13 +208,13 @@ class QoSnapshot(_Struct):
     _fields_ = [
         ("magic", _u64),
         ("status", _s32),
-        ("reserved", _u32),
+        ("park_id", _u32),
         ("slot", _u32),
         ("sock_fd", _s32),
         ("role", _u8),
         ("spin", _u8),
         ("n_ranges", _u8),
-        ("n_host_cids", _u8),
+        ("reserved", _u8),
         ("unresponsive_after", _u8),
         ("peer_ack_delay_exponent", _u8),
         ("ack_pending", _u8),
@@ -234,7 +233,7 @@ class QoSnapshot(_Struct):
         ("peer_addr_len", _u32),
         ("peer_addr", _u8 * SOCKADDR_MAX),
         ("ranges", QoRange * MAX_RANGES),
-        ("host_cids", QoCid * MAX_HOST_CIDS),
+        ("host_cid", QoCid),
     ]
 
 
@@ -330,6 +329,7 @@ class QoConn(_Struct):
         ("acks_sent", _u32),
         ("packets_received", _u32),
         ("peer_ack_ranges", QoRange * MAX_PEER_ACK_RANGES),
+        ("host_cid", QoCid),
     ]
 
 
@@ -465,8 +465,8 @@ for _name, _cls in STRUCTS.items():
     # the header's _Static_asserts, restated: a mismatch fails at import, not at run time
     _expected = {
         "qo_cid": 24, "qo_range": 16, "qo_config": 96, "qo_send_slot": 232, "qo_keys": 320,
-        "qo_snapshot": 488, "qo_writeback": 312, "qo_park_record": 808, "qo_tx": 216,
-        "qo_conn": 448, "qo_rx": 112, "qo_stats": 256, "qo_engine": 120,
+        "qo_snapshot": 320, "qo_writeback": 312, "qo_park_record": 640, "qo_tx": 216,
+        "qo_conn": 472, "qo_rx": 112, "qo_stats": 256, "qo_engine": 120,
     }[_name]
     if ctypes.sizeof(_cls) != _expected:  # pragma: no cover - a layout edit gone wrong
         raise ImportError(f"struct {_name} is {ctypes.sizeof(_cls)} bytes, header says {_expected}")

@@ -23,6 +23,7 @@ The client is not thread-safe: call it from one thread (the application's event 
 from __future__ import annotations
 
 import ctypes
+import itertools
 import logging
 import struct
 from collections import deque
@@ -135,11 +136,13 @@ class ParkedConnection:
     (or ``adopting`` → ``refused``).  Callbacks run on the client's thread.
     """
 
-    __slots__ = ("slot", "record", "state", "wake_reason", "on_parked", "on_wake",
+    __slots__ = ("slot", "park_id", "record", "state", "wake_reason", "on_parked", "on_wake",
                  "on_reclaimed", "context")
 
-    def __init__(self, slot: int, record: int) -> None:
+    def __init__(self, slot: int, park_id: int, record: int) -> None:
         self.slot = slot
+        self.park_id = park_id
+        #: user address of the park record while adopt or reclaim is in flight, else 0
         self.record = record
         self.state = "adopting"
         self.wake_reason: WakeReason | None = None
@@ -169,6 +172,7 @@ class OffloadClient:
         self._by_slot: dict[int, ParkedConnection] = {}
         self._by_record: dict[int, ParkedConnection] = {}
         self._free_slots = deque(range(self.geometry.max_parked))
+        self._park_ids = itertools.count(1)
         self._removals: dict[int, Callable[[], None]] = {}
         self._started = False
         self.config_addr = 0
@@ -280,18 +284,32 @@ class OffloadClient:
             raise OffloadError(
                 f"all {self.geometry.max_parked} slots are in use; raise max_parked")
         slot = self._free_slots.popleft()
-        record = self.ring.alloc.alloc(_RECORD_SIZE, 64)
+        park_id = next(self._park_ids) & 0xFFFFFFFF
         snapshot.magic = SNAPSHOT_MAGIC
         snapshot.slot = slot
+        snapshot.park_id = park_id
         snapshot.status = 1  # adopt overwrites it
-        self._write(record, bytes(snapshot))
+        record = self._new_record(bytes(snapshot))
         self._write(record + _KEYS_OFF, bytes(keys))
-        handle = ParkedConnection(slot, record)
+        handle = ParkedConnection(slot, park_id, record)
         self._by_slot[slot] = handle
         self._by_record[record] = handle
         self.ring.queue(prep_bpf(PROGRAM_SLOTS["adopt"], record, cq_idx=CQ_APP))
         self.ring.submit()
         return handle
+
+    def _new_record(self, snapshot: bytes) -> int:
+        """A park record in user memory, for the one request about to use it."""
+        record = self.ring.alloc.alloc(_RECORD_SIZE, 64)
+        self._write(record, snapshot)
+        return record
+
+    def _drop_record(self, handle: ParkedConnection) -> None:
+        """Wipe and free the handle's record (it may have held key material)."""
+        self._by_record.pop(handle.record, None)
+        self._wipe(handle.record, _RECORD_SIZE)
+        self.ring.alloc.free(handle.record)
+        handle.record = 0
 
     def reclaim(self, handle: ParkedConnection) -> None:
         """Ask for a connection back; ``on_reclaimed(handle, writeback, keys)`` runs when the
@@ -301,6 +319,9 @@ class OffloadClient:
         if handle.state == "adopting":
             raise OffloadError(f"slot {handle.slot}: reclaim while adopt is still running")
         handle.state = "reclaiming"
+        handle.record = self._new_record(bytes(QoSnapshot(
+            magic=SNAPSHOT_MAGIC, slot=handle.slot, park_id=handle.park_id)))
+        self._by_record[handle.record] = handle
         self.ring.queue(prep_bpf(PROGRAM_SLOTS["reclaim"], handle.record, cq_idx=CQ_APP))
         self.ring.submit()
 
@@ -379,14 +400,15 @@ class OffloadClient:
     def _adopted(self, handle: ParkedConnection) -> None:
         status = _U32.unpack_from(self._view, self._off(handle.record) + _STATUS_OFF)[0]
         status = status - (1 << 32) if status & 0x80000000 else status
+        # the record has done its job (and its key block may still hold secrets if adopt
+        # failed before installing them): wipe and free it
+        self._drop_record(handle)
         if status == 0:
             handle.state = "parked"
             self.counters["parked"] += 1
         else:
             handle.state = "refused"
             self.counters["park_refused"] += 1
-            # the key block may still hold secrets if adopt failed before installing them
-            self._wipe(handle.record, _RECORD_SIZE)
             self._release(handle)
             log.info("event=park_refused slot=%d status=%d", handle.slot, status)
         if handle.on_parked is not None:
@@ -396,7 +418,7 @@ class OffloadClient:
         off = self._off(handle.record)
         writeback = QoWriteback.from_bytes(self._view[off:off + _WRITEBACK_SIZE])
         keys = QoKeys.from_bytes(self._view[off + _KEYS_OFF:off + _KEYS_OFF + _KEYS_SIZE])
-        self._wipe(handle.record, _RECORD_SIZE)
+        self._drop_record(handle)
         handle.state = "returned"
         self._release(handle)
         if writeback.magic != WRITEBACK_MAGIC or writeback.status != 0:
@@ -410,8 +432,6 @@ class OffloadClient:
 
     def _release(self, handle: ParkedConnection) -> None:
         self._by_slot.pop(handle.slot, None)
-        self._by_record.pop(handle.record, None)
-        self.ring.alloc.free(handle.record)
         self._free_slots.append(handle.slot)
 
     # -- provided buffers ---------------------------------------------------------------------

@@ -72,14 +72,14 @@ class SyntheticHarness:
         peer_sock.bind(("127.0.0.1", 0))
         peer_sock.settimeout(0.05)
         now = time.monotonic_ns()
-        snap = QoSnapshot(sock_fd=self.sock.fileno(), role=1, n_host_cids=1,
+        snap = QoSnapshot(sock_fd=self.sock.fileno(), role=1,
                           unresponsive_after=unresponsive_after, peer_ack_delay_exponent=3,
                           next_pn=next_pn, largest_acked=next_pn - 1,
                           largest_received=largest_received, largest_received_ns=now,
                           last_receive_ns=now, last_send_ns=now,
                           interval_ns=int(interval * 1e9), idle_timeout_ns=int(idle_timeout * 1e9),
                           pto_ns=int(0.05e9), max_ack_delay_ns=int(0.025e9))
-        snap.host_cids[0] = QoCid.of(our_cid)
+        snap.host_cid = QoCid.of(our_cid)
         snap.dcid = QoCid.of(peer_cid)
         snap.n_ranges = 1
         snap.ranges[0] = QoRange(largest_received, largest_received)

@@ -51,7 +51,6 @@
  * ------------------------------------------------------------------------------------- */
 #define QO_MAX_CONNS 16384     /* connection slots (the conns map) */
 #define QO_MAX_CID_LEN 20
-#define QO_MAX_HOST_CIDS 8     /* our CIDs a parked connection may be addressed by */
 #define QO_MAX_RESET_TOKENS 8
 #define QO_MAX_RANGES 8        /* received-PN ranges a connection tracks */
 #define QO_MAX_PEER_ACK_RANGES 4
@@ -137,10 +136,10 @@ struct qo_send_slot {
 #define QO_SEND_SLOT_PACKET_MAX 128
 
 /* ---------------------------------------------------------------------------------------
- * The park record (user memory, one per parked connection).  The application writes the
- * snapshot and the key block before submitting `adopt` with user_data = the record's
- * address; `reclaim` overwrites the snapshot with the write-back and the key block with the
- * current keys.
+ * The park record (user memory, only while a park or a reclaim is in flight).  For `adopt`
+ * the application writes the snapshot and the key block; for `reclaim`, a record whose
+ * snapshot names the slot and park id, which reclaim overwrites with the write-back and the
+ * current keys.  user_data of both requests is the record's address.
  * ------------------------------------------------------------------------------------- */
 
 /* Key material: read (and wiped) only by bpf_quic_key_install, written only by
@@ -167,13 +166,13 @@ struct qo_keys {
 struct qo_snapshot {
 	__u64 magic;                 /* QO_SNAPSHOT_MAGIC */
 	__s32 status;                /* written by adopt: 0 parked, or -errno */
-	__u32 reserved;
+	__u32 park_id;               /* the application's name for this park; reclaim repeats it */
 	__u32 slot;                  /* connection slot (also the key slot) */
 	__s32 sock_fd;               /* the connection's UDP socket */
 	__u8 role;                   /* 0 client, 1 server */
 	__u8 spin;                   /* spin bit value we send */
 	__u8 n_ranges;               /* received ranges below */
-	__u8 n_host_cids;
+	__u8 reserved;
 	__u8 unresponsive_after;     /* k: unacknowledged PINGs before UNRESPONSIVE */
 	__u8 peer_ack_delay_exponent;
 	__u8 ack_pending;            /* received packets not yet reported in an ACK */
@@ -192,7 +191,7 @@ struct qo_snapshot {
 	__u32 peer_addr_len;
 	__u8 peer_addr[QO_SOCKADDR_MAX];
 	struct qo_range ranges[QO_MAX_RANGES];      /* newest first */
-	struct qo_cid host_cids[QO_MAX_HOST_CIDS];  /* our CIDs (short-header DCIDs) */
+	struct qo_cid host_cid;      /* our CID the peer sends to: the engine listens for it */
 };
 #define QO_SNAPSHOT_MAGIC 0x31504e53514f4651ULL /* "QOFQSNP1" */
 
@@ -264,7 +263,7 @@ struct qo_tx {
 
 struct qo_conn {
 	struct qo_tx tx;
-	__u64 token;                 /* park record address: the adopt/reclaim user_data */
+	__u64 token;                 /* the snapshot's park_id: reclaim must name it */
 	__u32 state;
 	__s32 sock_fd;
 	__u32 wheel_next;            /* slot + 1 of the next connection in the bucket; 0 = end */
@@ -298,6 +297,7 @@ struct qo_conn {
 	__u32 acks_sent;
 	__u32 packets_received;
 	struct qo_range peer_ack_ranges[QO_MAX_PEER_ACK_RANGES];
+	struct qo_cid host_cid;      /* the CID index entry to remove at reclaim */
 };
 
 /* Key of the CID index: the CID bytes padded with zeros. */
@@ -419,11 +419,11 @@ _Static_assert(sizeof(struct qo_cid) == 24, "qo_cid");
 _Static_assert(sizeof(struct qo_config) == 96, "qo_config");
 _Static_assert(sizeof(struct qo_send_slot) == 232, "qo_send_slot");
 _Static_assert(sizeof(struct qo_keys) == 320, "qo_keys");
-_Static_assert(sizeof(struct qo_snapshot) == 488, "qo_snapshot");
+_Static_assert(sizeof(struct qo_snapshot) == 320, "qo_snapshot");
 _Static_assert(sizeof(struct qo_writeback) == 312, "qo_writeback");
-_Static_assert(sizeof(struct qo_park_record) == 808, "qo_park_record");
+_Static_assert(sizeof(struct qo_park_record) == 640, "qo_park_record");
 _Static_assert(sizeof(struct qo_tx) == 216, "qo_tx");
-_Static_assert(sizeof(struct qo_conn) == 448, "qo_conn");
+_Static_assert(sizeof(struct qo_conn) == 472, "qo_conn");
 _Static_assert(sizeof(struct qo_rx) == 112, "qo_rx");
 _Static_assert(sizeof(struct qo_stats) == 256, "qo_stats");
 _Static_assert(sizeof(struct qo_engine) == 120, "qo_engine");

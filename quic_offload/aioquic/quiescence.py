@@ -35,8 +35,6 @@ def park_blockers(quic: QuicConnection) -> list[str]:
         reasons.append("control frames pending")
     if quic._retire_connection_ids or any(not cid.was_sent for cid in quic._host_cids):
         reasons.append("connection-ID frames pending")
-    if len(quic._host_cids) > 8:
-        reasons.append(f"{len(quic._host_cids)} local connection IDs (the engine indexes 8)")
     crypto = quic._cryptos.get(Epoch.ONE_RTT)
     if crypto is None or not crypto.send.is_valid() or not crypto.recv.is_valid():
         reasons.append("no 1-RTT keys")

@@ -19,7 +19,6 @@ from quic_offload.aioquic.engine_clock import EngineClock
 from quic_offload.aioquic.key_capture import FirstSecrets
 from quic_offload.aioquic.policy import OffloadPolicy
 from quic_offload.offload_abi import (
-    MAX_HOST_CIDS,
     MAX_RANGES,
     MAX_RESET_TOKENS,
     NO_PN,
@@ -90,13 +89,9 @@ def export_snapshot(
     snap.ack_eliciting_pending = int(space.ack_at is not None)
 
     snap.dcid = QoCid.of(quic._peer_cid.cid)
-    host_cids = [c.cid for c in quic._host_cids]
-    if len(host_cids) > MAX_HOST_CIDS:
-        raise ExportError(f"{len(host_cids)} local connection IDs; the engine indexes "
-                          f"{MAX_HOST_CIDS}")
-    snap.n_host_cids = len(host_cids)
-    for i, cid in enumerate(host_cids):
-        snap.host_cids[i] = QoCid.of(cid)
+    # the CID the peer is using: the engine listens for that one; a packet to any other of
+    # ours reaches the application, which resumes and parks again later
+    snap.host_cid = QoCid.of(quic.host_cid)
     addr = peer_sockaddr(quic._network_paths[0].addr, sock_family)
     snap.peer_addr_len = len(addr)
     ctypes.memmove(snap.peer_addr, addr, len(addr))

@@ -45,7 +45,7 @@ def test_python_mirror_matches_c_header(tmp_path: Path) -> None:
 
 def test_constants_match_header() -> None:
     header = (INCLUDE / "quic_offload.h").read_text()
-    for name in ("MAX_CONNS", "MAX_CID_LEN", "MAX_HOST_CIDS", "MAX_RANGES", "WHEEL_SLOTS",
+    for name in ("MAX_CONNS", "MAX_CID_LEN", "MAX_RANGES", "WHEEL_SLOTS",
                  "CQ_APP", "CQ_TIMER", "CQ_RX", "CQ_SEND", "SEAL_PING", "SEAL_ACK",
                  "SEAL_PING_ACK"):
         value = getattr(offload_abi, name)

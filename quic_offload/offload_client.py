@@ -26,6 +26,7 @@ import ctypes
 import itertools
 import logging
 import struct
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,12 +58,13 @@ from uring.abi import (
     IORING_ASYNC_CANCEL_FD,
     IORING_CQE_BUFFER_SHIFT,
     IORING_CQE_F_BUFFER,
+    Sqe,
     prep_bpf,
     prep_cancel,
     prep_recvmsg_multishot,
 )
 from uring.buf_ring import BufRing
-from uring.ring import Ring
+from uring.ring import Ring, SubmissionQueueFull
 from uring.user_structs import decode_sockaddr, write_msghdr
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,8 @@ _KEYS_SIZE = ctypes.sizeof(QoKeys)
 _KEYS_OFF = offset_of(QoParkRecord, "keys")
 _STATUS_OFF = offset_of(QoSnapshot, "status")
 _SEND_SLOT_SIZE = ctypes.sizeof(QoSendSlot)
+#: Longest the client waits for the engine to make room in a full SQ (seconds).
+_SQ_FULL_WAIT = 2.0
 #: Room for the peer address in each receive buffer (a sockaddr_in6, rounded up).
 NAME_CAP = 32
 
@@ -228,9 +232,8 @@ class OffloadClient:
         self.config_addr = config_addr
         self._buf_base = buf_base
         self._recv_msghdr = recv_msghdr
-        self.ring.queue(prep_bpf(PROGRAM_SLOTS["rx"], config_addr, cq_idx=CQ_APP))
-        self.ring.queue(prep_bpf(PROGRAM_SLOTS["keepalive"], config_addr, cq_idx=CQ_APP))
-        self.ring.submit()
+        self._submit(prep_bpf(PROGRAM_SLOTS["rx"], config_addr, cq_idx=CQ_APP),
+                     prep_bpf(PROGRAM_SLOTS["keepalive"], config_addr, cq_idx=CQ_APP))
         self._started = True
         log.info("event=offload_started tick_ms=%.1f buffers=%d send_slots=%d max_parked=%d",
                  g.tick * 1e3, g.buffers, g.send_slots, g.max_parked)
@@ -242,8 +245,7 @@ class OffloadClient:
             return
         for fd in list(self._sockets):
             self.remove_socket(fd)
-        self.ring.queue(prep_cancel(self.config_addr, IORING_ASYNC_CANCEL_ALL))
-        self.ring.submit()
+        self._submit(prep_cancel(self.config_addr, IORING_ASYNC_CANCEL_ALL))
         self._started = False
 
     # -- sockets ------------------------------------------------------------------------------
@@ -253,9 +255,8 @@ class OffloadClient:
         if fd in self._sockets:
             raise ValueError(f"socket fd {fd} is already offloaded")
         self._sockets[fd] = on_datagram
-        self.ring.queue(prep_recvmsg_multishot(fd, self._recv_msghdr, 0, user_data=fd,
-                                               cq_idx=CQ_RX))
-        self.ring.submit()
+        self._submit(prep_recvmsg_multishot(fd, self._recv_msghdr, 0, user_data=fd,
+                                            cq_idx=CQ_RX))
 
     def remove_socket(self, fd: int, on_removed: Callable[[], None] | None = None) -> None:
         """Stop reading ``fd``: its multishot receive and any send in flight are cancelled,
@@ -270,8 +271,7 @@ class OffloadClient:
         sqe.fd = fd
         if on_removed is not None:
             self._removals[fd] = on_removed
-        self.ring.queue(sqe)
-        self.ring.submit()
+        self._submit(sqe)
 
     # -- park / reclaim -----------------------------------------------------------------------
 
@@ -294,8 +294,7 @@ class OffloadClient:
         handle = ParkedConnection(slot, park_id, record)
         self._by_slot[slot] = handle
         self._by_record[record] = handle
-        self.ring.queue(prep_bpf(PROGRAM_SLOTS["adopt"], record, cq_idx=CQ_APP))
-        self.ring.submit()
+        self._submit(prep_bpf(PROGRAM_SLOTS["adopt"], record, cq_idx=CQ_APP))
         return handle
 
     def _new_record(self, snapshot: bytes) -> int:
@@ -322,8 +321,7 @@ class OffloadClient:
         handle.record = self._new_record(bytes(QoSnapshot(
             magic=SNAPSHOT_MAGIC, slot=handle.slot, park_id=handle.park_id)))
         self._by_record[handle.record] = handle
-        self.ring.queue(prep_bpf(PROGRAM_SLOTS["reclaim"], handle.record, cq_idx=CQ_APP))
-        self.ring.submit()
+        self._submit(prep_bpf(PROGRAM_SLOTS["reclaim"], handle.record, cq_idx=CQ_APP))
 
     @property
     def parked_count(self) -> int:
@@ -461,6 +459,27 @@ class OffloadClient:
     def _publish_returns(self) -> None:
         _U32.pack_into(self._view, self._off(self._return_ring) + 4, self._return_tail)
         self._return_dirty = False
+
+    # -- submission ---------------------------------------------------------------------------
+
+    def _submit(self, *sqes: Sqe) -> None:
+        """Queue and submit ``sqes``.  A full SQ means the engine is behind (a burst of parks):
+        wait for it to make room, briefly and boundedly, rather than lose a request."""
+        for sqe in sqes:
+            try:
+                self.ring.queue(sqe)
+            except SubmissionQueueFull:
+                self.ring.submit()
+                deadline = time.monotonic() + _SQ_FULL_WAIT
+                while self.ring.sq_space_left() == 0:
+                    if time.monotonic() > deadline:
+                        raise OffloadError(
+                            f"the engine consumed no submission for {_SQ_FULL_WAIT}s "
+                            f"(SQ of {self.ring.layout.sq_entries} entries full); is it running?"
+                        ) from None
+                    time.sleep(0.0002)
+                self.ring.queue(sqe)
+        self.ring.submit()
 
     # -- user memory --------------------------------------------------------------------------
 

@@ -82,7 +82,7 @@ _KEYS_OFF = offset_of(QoParkRecord, "keys")
 _STATUS_OFF = offset_of(QoSnapshot, "status")
 _SEND_SLOT_SIZE = ctypes.sizeof(QoSendSlot)
 #: Longest the client waits for the engine to make room in a full SQ (seconds).
-_SQ_FULL_WAIT = 2.0
+_SQ_FULL_WAIT = 5.0
 #: Room for the peer address in each receive buffer (a sockaddr_in6, rounded up).
 NAME_CAP = 32
 

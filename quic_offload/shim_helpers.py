@@ -20,7 +20,7 @@ import ctypes
 import errno
 import logging
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from quic_offload.crypto import KeyTable, RxStatus
 from quic_offload.crypto.errors import PacketNumberReuseError, SlotError
@@ -41,6 +41,7 @@ from quic_offload.offload_abi import (
     SEAL_PING,
     SEAL_PING_ACK,
     SEND_SLOT_PACKET_MAX,
+    SOCKADDR_MAX,
     QoKeys,
     QoRx,
     QoSendSlot,
@@ -73,7 +74,9 @@ _TX_HEAD = field_struct(
 _TX_DCID = offset_of(QoTx, "dcid")
 _TX_ADDR = offset_of(QoTx, "peer_addr")
 _TX_RANGES = offset_of(QoTx, "ranges")
+_TX_SIZE = ctypes.sizeof(QoTx)
 _RANGES = [struct.Struct(f"<{2 * n}Q") for n in range(MAX_RANGES + 1)]
+_RANGE1 = struct.Struct("<QQ")
 
 _SLOT_SIZE = ctypes.sizeof(QoSendSlot)
 _SLOT_NAMELEN = offset_of(QoSendSlot, "msg_namelen")
@@ -81,7 +84,8 @@ _SLOT_IOV_LEN = offset_of(QoSendSlot, "iov_len")
 _SLOT_NAME = offset_of(QoSendSlot, "name")
 _SLOT_PACKET = offset_of(QoSendSlot, "packet")
 _U32 = struct.Struct("<I")
-_U64 = struct.Struct("<Q")
+_IOV_LEN_AND_NAME = struct.Struct(f"<Q{SOCKADDR_MAX}s")
+assert _SLOT_NAME == _SLOT_IOV_LEN + 8
 
 _RX_IN = field_struct(QoRx, "largest_received", "dcid_len")
 _RX_EXP = offset_of(QoRx, "peer_ack_delay_exponent")
@@ -117,7 +121,7 @@ class ShimEnv(EngineBpfEnv):
         self.reset_tokens: list[tuple[bytes, ...]] = [()] * capacity
         #: token -> slot, to find the connection a stateless reset is meant for
         self._token_slots: dict[bytes, int] = {}
-        self._ack_ranges: list[tuple[int, int]] = []
+        self._packet_views: dict[int, memoryview] = {}
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -161,12 +165,12 @@ class ShimEnv(EngineBpfEnv):
 
     def quic_seal(self, slot: int, tx: bytes, send_slot: int, kind: int) -> int:
         """1001: build and seal a PING / ACK / PING+ACK into the send slot at ``send_slot``;
-        returns the packet length."""
+        returns the packet length.  (Hot path: one call per keepalive and per ACK.)"""
         mem = self.mem
         off = send_slot - mem.base
         if off < 0 or off + _SLOT_SIZE > mem.size or not send_slot:
             return -_EFAULT
-        if len(tx) < _TX_RANGES + 16 * MAX_RANGES:
+        if len(tx) < _TX_SIZE:
             return -_EINVAL
         pn, largest_acked, ack_delay_us, spin, n_ranges, exponent, _, addr_len = (
             _TX_HEAD.unpack_from(tx))
@@ -175,21 +179,24 @@ class ShimEnv(EngineBpfEnv):
             return -_EINVAL
         dcid = tx[_TX_DCID + 1:_TX_DCID + 1 + dcid_len]
         acked = None if largest_acked == NO_PN else largest_acked
-        view = mem.view
-        out = view[off + _SLOT_PACKET:off + _SLOT_PACKET + SEND_SLOT_PACKET_MAX]
-        keys = self.keys
+        out = self._packet_views.get(off)
+        if out is None:  # one view per send slot, kept: slots never move
+            out = self._packet_views[off] = mem.view[off + _SLOT_PACKET:
+                                                     off + _SLOT_PACKET + SEND_SLOT_PACKET_MAX]
         try:
             if kind == SEAL_PING:
-                length = keys.seal_ping(slot, dcid, pn, acked, spin=bool(spin), out=out)
+                length = self.keys.seal_ping(slot, dcid, pn, acked, spin != 0, 0, out)
             elif kind in (SEAL_ACK, SEAL_PING_ACK):
-                if not n_ranges:
+                if n_ranges == 1:
+                    ranges: Any = (_RANGE1.unpack_from(tx, _TX_RANGES),)
+                elif n_ranges:
+                    flat = _RANGES[n_ranges].unpack_from(tx, _TX_RANGES)
+                    ranges = list(zip(flat[::2], flat[1::2], strict=True))
+                else:
                     return -_EINVAL
-                flat = _RANGES[n_ranges].unpack_from(tx, _TX_RANGES)
-                ranges = list(zip(flat[::2], flat[1::2], strict=True))
-                length = keys.seal_ack(
-                    slot, dcid, pn, acked, ranges, ack_delay_us, ack_delay_exponent=exponent,
-                    ping=kind == SEAL_PING_ACK, spin=bool(spin), out=out,
-                )
+                length = self.keys.seal_ack(slot, dcid, pn, acked, ranges, ack_delay_us,
+                                            exponent, kind == SEAL_PING_ACK, spin != 0,
+                                            None, 64, 0, out)
             else:
                 return -_EINVAL
         except PacketNumberReuseError:
@@ -198,11 +205,11 @@ class ShimEnv(EngineBpfEnv):
             return -_ENOENT
         except (ValueError, IndexError):
             return -_EINVAL
-        finally:
-            out.release()
+        view = mem.view
         _U32.pack_into(view, off + _SLOT_NAMELEN, addr_len)
-        view[off + _SLOT_NAME:off + _SLOT_NAME + addr_len] = tx[_TX_ADDR:_TX_ADDR + addr_len]
-        _U64.pack_into(view, off + _SLOT_IOV_LEN, length)
+        # iov_len and the address are adjacent in the slot: one store for both
+        _IOV_LEN_AND_NAME.pack_into(view, off + _SLOT_IOV_LEN, length,
+                                    tx[_TX_ADDR:_TX_ADDR + SOCKADDR_MAX])
         return length
 
     def quic_open(self, slot: int, pkt: int, length: int, rx: memoryview) -> int:
@@ -218,11 +225,9 @@ class ShimEnv(EngineBpfEnv):
             return -_EINVAL
         datagram = mem.view[off:off + length]
         try:
-            got = self.keys.open_datagram(
-                slot, datagram, dcid_len=dcid_len,
-                largest_pn=-1 if largest == NO_PN else largest,
-                peer_ack_delay_exponent=min(rx[_RX_EXP], 20),
-            )
+            got = self.keys.open_datagram(slot, datagram, dcid_len,
+                                          -1 if largest == NO_PN else largest,
+                                          min(rx[_RX_EXP], 20))
         except SlotError:
             return -_ENOENT
         finally:

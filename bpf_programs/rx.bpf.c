@@ -216,7 +216,7 @@ static __always_inline int on_datagram(struct io_uring_bpf_ctx *ctx, struct qo_e
 	if (!c || c->state != QO_CONN_PARKED)
 		goto pass;
 
-	__builtin_memset(&rx, 0, sizeof(rx));
+	/* the helper fills every output field: only the inputs are set here */
 	rx.largest_received = c->tx.n_ranges ? c->tx.ranges[0].largest : QO_NO_PN;
 	rx.dcid_len = cid_len;
 	rx.peer_ack_delay_exponent = c->peer_ack_delay_exponent;

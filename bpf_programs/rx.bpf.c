@@ -108,9 +108,9 @@ static __always_inline int same_peer(struct qo_conn *c, struct rx_head *h)
 /* A peer ACK: keep its ranges for the write-back, and if it covers our latest PING, the
  * peer is alive (reset the unanswered count) and the round trip is an RTT sample. */
 static __always_inline void on_ack(struct qo_engine *eng, struct qo_stats *st,
-				   struct qo_conn *c, __u32 slot, struct qo_rx *rx, __u64 now)
+				   struct qo_conn *c, struct qo_rx *rx, __u64 now)
 {
-	__u64 rtt, delay_ns;
+	__u64 rtt, delay_ns, due;
 	__u32 i, n = rx->n_ack_ranges, acked = 0;
 
 	/* an ACK of a packet number never sent is the peer's bug or a forgery: ignore it
@@ -140,8 +140,14 @@ static __always_inline void on_ack(struct qo_engine *eng, struct qo_stats *st,
 	c->unanswered = 0;
 	c->pings_acked++;
 	st->acks_received++;
-	/* the idle deadline moved: the next PING is measured from here */
-	qo_reschedule(c, slot, now, eng->config.tick_ns);
+	/* the idle deadline moved.  If it held the next PING back (interval longer than idle
+	 * timeout - PTO), that PING can now wait: move its due time.  The connection stays in
+	 * its bucket; when that tick comes the wheel sees the later due time and moves it on
+	 * (cheaper than relinking here on every ACK).  Smaller moves -- within the jitter -- are
+	 * not worth a second visit. */
+	due = qo_next_due(c, now, eng->config.tick_ns);
+	if (due > c->due_ns + (c->interval_ns >> 3))
+		c->due_ns = due;
 	if (rx->ack_largest != c->last_ping_pn || now <= c->last_ping_ns)
 		return;
 	rtt = now - c->last_ping_ns;
@@ -273,7 +279,7 @@ static __always_inline int on_datagram(struct io_uring_bpf_ctx *ctx, struct qo_e
 	c->ack_pending = 1;
 	st->packets_received++;
 	if (rx.has_ack)
-		on_ack(eng, st, c, slot, &rx, now);
+		on_ack(eng, st, c, &rx, now);
 	if (rx.ack_eliciting && qo_send(ctx, eng, st, c, slot, QO_SEAL_ACK, now) == 0) {
 		c->acks_sent++;
 		st->acks_sent++;

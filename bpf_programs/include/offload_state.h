@@ -157,15 +157,6 @@ static __always_inline __u64 qo_next_due(struct qo_conn *c, __u64 now, __u64 tic
 	return due;
 }
 
-/* Move a parked connection's next PING to what qo_next_due says now. */
-static __always_inline void qo_reschedule(struct qo_conn *c, __u32 slot, __u64 now,
-					  __u64 tick_ns)
-{
-	qo_wheel_unlink(c);
-	c->due_ns = qo_next_due(c, now, tick_ns);
-	qo_wheel_link(c, slot, tick_ns);
-}
-
 /* ---------------------------------------------------------------------------------------
  * Received packet numbers: up to QO_MAX_RANGES inclusive ranges, newest first.
  * ------------------------------------------------------------------------------------- */

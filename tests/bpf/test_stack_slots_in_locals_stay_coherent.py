@@ -6,7 +6,8 @@ analysis cannot place, a narrower store into part of a wider slot, a helper read
 writing the range, a callee or a bpf_loop callback holding a pointer into the caller's
 frame, the caller reading a callee's frame after it returned.  Both paths must agree, and
 each case also checks that the translation really kept the bytes in locals (or, for a frame
-indexed with a variable offset, that it did not).
+indexed with an unbounded offset, that it did not; a bounded variable offset works on the
+buffer around the cells).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def test_struct_built_in_locals_is_packed_for_the_helper() -> None:
     a, source, env = agree(insns)
     assert len(env.sqes) == 1 and env.sqes[0][:2] == b"\x09\x40"
     assert env.sqes[0][16:24] == env.sqes[0][32:40] == USER_BASE.to_bytes(8, "little")
-    assert "env_submit(PK_" in source  # one struct.pack of the locals, no buffer writes
+    assert "env.submit(PK_" in source  # one struct.pack of the locals, no buffer writes
     assert "stk" not in production_source(insns).split("n = st.count")[1]
 
 
@@ -174,11 +175,37 @@ def test_callers_read_of_a_returned_callee_frame_sees_its_stores() -> None:
     assert "stack cells" in callee and "P8(stk, 504, 42)" in callee
 
 
-def test_frame_indexed_with_a_variable_offset_stays_in_the_buffer() -> None:
-    # buf[i] for i from ctx: the frame is used as memory, nothing is promoted
-    insns = [st(DW, -16, 7), st(DW, -8, 9), ldx(W, 2, 8, base=1), I(isa.BPF_ALU64 | isa.BPF_AND
-             | isa.BPF_K, 2, 0, 0, 8), I(MOVX, 3, 10), I(ADDK, 3, 0, 0, -16), I(ADDX, 3, 2),
-             ldx(DW, 0, 0, base=3), exit_()]
+def test_frame_indexed_with_an_unbounded_offset_stays_in_the_buffer() -> None:
+    # buf[i] for any u32 i from ctx: the frame is used as memory, nothing is promoted
+    insns = [st(DW, -16, 7), st(DW, -8, 9), ldx(W, 2, 8, base=1), I(MOVX, 3, 10),
+             I(ADDK, 3, 0, 0, -16), I(ADDX, 3, 2), ldx(DW, 0, 0, base=3), exit_()]
     a, source, _ = agree(insns)
     assert a[0][1] == 7
     assert "stack cells" not in source
+
+
+def test_bounded_variable_offset_load_reads_the_buffer_after_its_cells_are_written_back(
+        ) -> None:
+    # buf[i & 8]: the offset is r10 - 16 + [0, 8], so the load is placed in this frame; the
+    # two slots stay cells, written back just before the load reads the buffer unchecked
+    for wait_nr, want in ((0, 7), (8, 9)):
+        insns = [st(DW, -16, 7), st(DW, -8, 9), ldx(W, 2, 8, base=1),
+                 I(isa.BPF_ALU64 | isa.BPF_AND | isa.BPF_K, 2, 0, 0, 8), I(MOVX, 3, 10),
+                 I(ADDK, 3, 0, 0, -16), I(ADDX, 3, 2), ldx(DW, 0, 0, base=3), exit_()]
+        a, source, _ = agree(insns, ctx=struct.pack("<I", wait_nr))
+        assert a[0][1] == want
+        assert "stack cells" in source and "ld(" not in source
+        assert before(source, "(stk, 496,", f"U8(stk, r3 - {FRAME0 - 512})")
+
+
+def test_bounded_variable_offset_store_is_read_back_into_the_cells() -> None:
+    # buf[i & 8] = 5, then read both slots directly: the cells the store may have written
+    # are reloaded from the buffer after it
+    for wait_nr, want in ((0, 5 + 9), (8, 7 + 5)):
+        insns = [st(DW, -16, 7), st(DW, -8, 9), ldx(W, 2, 8, base=1),
+                 I(isa.BPF_ALU64 | isa.BPF_AND | isa.BPF_K, 2, 0, 0, 8), I(MOVX, 3, 10),
+                 I(ADDK, 3, 0, 0, -16), I(ADDX, 3, 2), I(isa.BPF_ST | DW, 3, 0, 0, 5),
+                 ldx(DW, 0, -16), ldx(DW, 4, -8), I(ADDX, 0, 4), exit_()]
+        a, source, _ = agree(insns, ctx=struct.pack("<I", wait_nr))
+        assert a[0][1] == want
+        assert "stack cells" in source and "sto(" not in source

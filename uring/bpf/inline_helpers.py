@@ -55,7 +55,7 @@ class ArgCode:
     const: int | None = None
     #: an upper bound of the value (ANYTHING arguments), else None
     hi: int | None = None
-    #: the byte size of a memory argument, else None
+    #: the byte size of a memory argument when it is a constant, else None
     size: int | None = None
 
 
@@ -100,6 +100,8 @@ def direct_call(spec: HelperSpec, args: list[ArgCode]) -> DirectCall | None:
     if hid == BPF_FUNC_copy_to_user:
         return DirectCall("copy_to_user", (args[0].expr, args[1].expr))
     if hid == BPF_FUNC_io_uring_submit:
+        if args[0].size is None:
+            return None  # a size known only at run time: the helper checks it
         if args[0].size != SQE_SIZE:
             return DirectCall(None, constant=-errno.EINVAL & MASK64)
         return DirectCall("submit", (args[0].expr,))
@@ -108,7 +110,9 @@ def direct_call(spec: HelperSpec, args: list[ArgCode]) -> DirectCall | None:
         return DirectCall("emit_cqe", (_u32(cq), user_data.expr, _s32(res), _u32(flags)))
     if hid == BPF_FUNC_io_uring_reap_cqe:
         cq, out = args
-        if out.size is None or out.size < CQE_SIZE:
+        if out.size is None:
+            return None
+        if out.size < CQE_SIZE:
             return DirectCall(None, constant=-errno.EINVAL & MASK64)
         view = out.expr if out.size == CQE_SIZE else f"{out.expr}[:{CQE_SIZE}]"
         return DirectCall("reap_cqe", (_u32(cq), view))

@@ -53,9 +53,13 @@ class StackEffect:
     stores: list[tuple[int, int, int | None]] = field(default_factory=list)
     #: direct accesses that must work on the buffer itself (atomics)
     pinned: list[Range] = field(default_factory=list)
-    #: ranges a helper reads / writes through a pointer placed in this frame
+    #: ranges a helper reads / writes through a pointer placed in this frame (a helper
+    #: that reads a range cells cover whole gets them packed, with no flush)
     reads: list[Range] = field(default_factory=list)
     writes: list[Range] = field(default_factory=list)
+    #: ranges read from the buffer itself (a load or a helper argument at a variable offset
+    #: or of a variable size): the cells there are flushed first
+    flushes: list[Range] = field(default_factory=list)
     #: may read / write any stack byte through a pointer the analysis cannot place
     reads_any: bool = False
     writes_any: bool = False
@@ -94,6 +98,8 @@ class StackPlan:
         self.flush: dict[int, int] = {}  # pc -> bit set of cells to write back before it
         self.reload: dict[int, int] = {}  # pc -> bit set of cells to read back after it
         self.live_out: dict[int, int] = {}
+        #: cells whose local may be read before anything assigned it (they start at 0)
+        self.needs_init = 0
         if any(e.memory_like for e in effects.values()):
             return
         self._choose_cells()
@@ -101,6 +107,7 @@ class StackPlan:
             self._constants()
             self._dirty()
             self._liveness()
+            self._first_reads()
 
     # -- choosing cells ------------------------------------------------------------------------
 
@@ -113,7 +120,7 @@ class StackPlan:
             direct += [(o, n) for o, n, _ in e.stores]
             for o, n in e.pinned:
                 pinned.update(range(o, o + n))
-            for o, n in (*e.reads, *e.writes):
+            for o, n in (*e.reads, *e.writes, *e.flushes):
                 boundaries.update((o, o + n))
         promoted = set()
         for o, n in direct:
@@ -247,7 +254,7 @@ class StackPlan:
         for o, n in e.reads:
             if not self.covers(o, n):
                 need |= self.bits(self.cells_in(o, n))
-        for o, n in e.writes:
+        for o, n in (*e.writes, *e.flushes):
             need |= self.bits(self.cells_in(o, n))
         return need
 
@@ -336,3 +343,23 @@ class StackPlan:
                 if live != live_in[pc]:
                     live_in[pc] = live
                     changed = True
+
+    def _first_reads(self) -> None:
+        """Which cells' locals may be read on some path before any store or reload assigns
+        them (only those need the initial zero; a read of a cell still known to be zero
+        uses the literal)."""
+        everything = (1 << len(self.cells)) - 1
+
+        def transfer(pc: int, assigned: object) -> object:
+            e = self.effects.get(pc)
+            if e is None:
+                return assigned
+            out = assigned | self.reload.get(pc, 0)  # type: ignore[operator]
+            for off, size, _ in e.stores:
+                out |= self.bits(self.cells_for(off, size) or ())
+            return out
+
+        assigned_in = self._forward(0, transfer, lambda a, b: a & b)  # type: ignore
+        for pc, assigned in assigned_in.items():
+            if pc in self.const_in:
+                self.needs_init |= self._reads_locals(pc) & ~assigned & everything  # type: ignore

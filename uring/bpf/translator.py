@@ -54,6 +54,7 @@ from uring.bpf.analysis import (
     Value,
     alu_value,
     placed,
+    region_map,
 )
 from uring.bpf.call_args import call_helper
 from uring.bpf.disasm import format_insn
@@ -67,6 +68,7 @@ from uring.bpf.memory import (
     FUNCTION_BASE,
     MAP_HANDLE_BASE,
     REGION_SHIFT,
+    RID_CTX,
     RID_STACK,
     RID_STATIC,
     RunState,
@@ -74,14 +76,20 @@ from uring.bpf.memory import (
     static_regions,
 )
 from uring.bpf.stack_cells import CELL_FORMAT, StackEffect, StackPlan
-from uring.bpf.verifier import VerifiedProgram, reads_writes, successors
+from uring.bpf.verifier import VerifiedProgram, reads_writes
 from uring.program import BpfRunError
 
-#: A merge block is copied into each predecessor while copies x instructions stays below this.
+#: A block laid out more than once (reached from arms of different branches that only meet
+#: further on) is copied while copies x instructions stays below this; past it, it becomes a
+#: dispatch case.
 DUP_BUDGET = 48
 MAX_COPIES = 8
+#: Layout rounds (each may turn more blocks into dispatch cases).
+MAX_LAYOUTS = 40
 #: Deepest ``if`` nesting before a block is reached through the dispatch loop instead.
 MAX_NESTING = 40
+#: Largest non-constant size of a helper's memory argument resolved at translation time.
+MAX_VAR_SIZE = 1 << 16
 
 _STRUCTS = {1: struct.Struct("<B"), 2: struct.Struct("<H"), 4: struct.Struct("<I"),
             8: struct.Struct("<Q")}
@@ -112,29 +120,40 @@ class _CallArg:
     value: Value
     #: byte size of a memory argument (constant), else None
     size: int | None = None
+    #: a memory argument's size when it is not constant: (largest value, expression)
+    var_size: tuple[int, str] | None = None
     #: (buffer, offset) expressions of a memory argument in a known region
     acc: tuple[str, str] | None = None
-    #: R10 offset when a memory argument lies in this frame's stack
+    #: R10 offset when a memory argument of constant size lies at a constant offset in
+    #: this frame's stack (its cells may be packed for it)
     fp: int | None = None
+    #: (R10 offset, length) of the stack range any other memory argument into this frame's
+    #: stack may cover (it is read or written in the buffer)
+    fp_span: tuple[int, int] | None = None
     map_index: int | None = None
     #: start pc of a callback
     target: int | None = None
-
-
-def _bind_env(env: object, name: str) -> Callable[..., int]:
-    """``env.<name>``, looked up once per function entry; when the engine lacks it, a
-    callable that looks it up at call time, so the failure comes where the interpreter's
-    does."""
-    method = getattr(env, name, None)
-    if method is not None:
-        return method  # type: ignore[no-any-return]
-    return lambda *args: getattr(env, name)(*args)  # type: ignore[no-any-return]
 
 
 def _arsh(a: int, n: int, bits: int) -> int:
     if a >> (bits - 1):
         a -= 1 << bits
     return (a >> n) & ((1 << bits) - 1)
+
+
+def _if_else(cond: str, taken: list[str], taken_falls: bool, fall: list[str]) -> list[str]:
+    """``if cond: taken`` then the fall-through code, with an ``else`` only where the taken
+    arm can fall off its end (into whatever follows the statement)."""
+    if not taken and taken_falls:
+        return [f"if not ({cond}):", *("    " + ln for ln in fall)] if fall else []
+    out = [f"if {cond}:", *("    " + ln for ln in taken or ["pass"])]
+    if fall and taken_falls:
+        return out + ["else:", *("    " + ln for ln in fall)]
+    return out + fall
+
+
+def _minus(expr: str, c: int) -> str:
+    return f"{expr} - {c}" if c >= 0 else f"{expr} + {-c}"
 
 
 class TranslatedProgram:
@@ -205,6 +224,7 @@ class _Translator:
         spec = self.helpers.get(insn.imm)
         assert spec is not None
         s = self.analysis.state_in[pc]
+        main = self.prog.owner[pc] == 0
         out: list[_CallArg] = []
         current: Map | None = None
         for i, kind in enumerate(spec.args):
@@ -212,25 +232,34 @@ class _Translator:
             v = s.regs[r]
             arg = _CallArg(kind, r, v)
             if kind is Arg.CTX:
-                if v != Ptr("ctx", 0):
+                if not (isinstance(v, Ptr) and v.region == "ctx" and v.off == 0
+                        and not v.nullable):
                     return None
             elif kind in (Arg.MEM, Arg.MEM_WRITE, Arg.MAP_KEY, Arg.MAP_VALUE):
                 if kind in (Arg.MEM, Arg.MEM_WRITE):
                     size = s.regs[r + 1]
-                    if not isinstance(size, Scalar) or size.const is None:
+                    if not isinstance(size, Scalar) or size.hi > MAX_VAR_SIZE:
                         return None
-                    n = size.const
+                    n = size.hi
+                    if size.const is None:
+                        arg.var_size = (n, f"r{r + 1}")
+                    else:
+                        arg.size = n
                 else:
                     assert current is not None
                     n = current.key_size if kind is Arg.MAP_KEY else current.value_size
-                arg.size = n
+                    arg.size = n
                 if n:
-                    acc = self.static_access(v, 0, n, kind is Arg.MEM_WRITE)
+                    acc = self.static_access(v, 0, n, kind is Arg.MEM_WRITE, f"r{r}", main)
                     if acc is None:
                         return None
                     arg.acc = acc
                     if isinstance(v, Ptr) and v.region == "fp":
-                        arg.fp = v.off
+                        assert v.lo is not None and v.hi is not None
+                        if v.off is not None and arg.size is not None:
+                            arg.fp = v.off
+                        else:
+                            arg.fp_span = (v.lo, v.hi - v.lo + n)
             elif kind is Arg.MAP:
                 if not isinstance(v, MapRef):
                     return None
@@ -245,48 +274,90 @@ class _Translator:
             return None  # the analysis gives R0 a region exactly when this resolves
         return out
 
-    def static_access(self, v: Value, off: int, size: int, write: bool
-                      ) -> tuple[str, str] | None:
-        """(buffer expression, offset expression) when the access is provably in bounds."""
+    def static_access(self, v: Value, off: int, size: int, write: bool,
+                      reg: str | None = None, main: bool = True) -> tuple[str, str] | None:
+        """(buffer expression, offset expression) when the access is provably in bounds.
+
+        A pointer at a constant offset in a region with a fixed buffer gives a constant
+        offset; otherwise the offset is computed from the register's value (``reg``, its
+        local): the address minus the address of the buffer's first byte.  Without ``reg``
+        only the first kind resolves.  ``main``: the code is in the program's main function
+        (whose stack address is a constant)."""
         if not self.analysis.access_ok(v, off, size, write):
             return None
-        assert isinstance(v, Ptr) and v.off is not None
-        k = v.off + off
+        assert isinstance(v, Ptr)
+        k = None if v.off is None else v.off + off
         region = v.region
         if region == "ctx":
-            return "ctx", str(k)
-        if region == "fp":
-            return "stk", str(k + STACK_SIZE)
-        if region == "caller_fp":
-            return "pstk", str(k + STACK_SIZE)
-        kind, idx = region  # type: ignore[misc]
-        if kind == "g":
-            return f"G{idx}", str(k)
-        mi = self.analysis.site_map[idx]
+            if k is not None:
+                return "ctx", str(k)
+            return None if reg is None else ("ctx", _minus(reg, CTX_BASE - off))
+        if region in ("fp", "caller_fp"):
+            buf = "stk" if region == "fp" else "pstk"
+            if k is not None:
+                return buf, str(k + STACK_SIZE)
+            if reg is None:
+                return None
+            if region == "fp" and main:
+                return buf, _minus(reg, stack_base(0) - off)
+            # the frame's first byte is at fp - 512 (the caller's: one region lower)
+            extra = STACK_SIZE + off + (1 << REGION_SHIFT if region == "caller_fp" else 0)
+            return buf, f"{reg} - fp + {extra}"
+        kind = region[0]  # type: ignore[index]
+        mi = region_map(region)
+        assert mi is not None
         m = self.maps[mi]
+        storage = (RID_STATIC + mi) << REGION_SHIFT
         if isinstance(m, ArrayMap):
-            base = scaled_index(idx, m.value_size)
-            return f"G{mi}", (f"{base} + {k}" if k else base)
-        return f"vb{idx}", str(k)
+            if k is not None and kind == "g":
+                return f"G{mi}", str(k)
+            if k is not None and kind == "site":
+                base = scaled_index(region[1], m.value_size)  # type: ignore[index]
+                return f"G{mi}", (f"{base} + {k}" if k else base)
+            return None if reg is None else (f"G{mi}", _minus(reg, storage - off))
+        # a hash-map value is a buffer of its own, mapped as a region per lookup
+        if kind == "site":
+            p = region[1]  # type: ignore[index]
+            if k is not None:
+                return f"vb{p}", str(k)
+            return None if reg is None else (f"vb{p}", f"({reg} & 0xFFFFFFFF) + {off}")
+        if reg is None:
+            return None
+        return f"st.regions[{reg} >> {REGION_SHIFT}][0]", f"({reg} & 0xFFFFFFFF) + {off}"
 
-    def typed_item(self, v: Value, off: int, size: int) -> str | None:
-        """``view[index]`` for a provably in-bounds, aligned array-map access, else None."""
+    def typed_item(self, v: Value, off: int, size: int, reg: str | None = None
+                   ) -> str | None:
+        """``view[index]`` for a provably in-bounds, aligned array-map access, else None
+        (a pointer into some element of the map indexes by its value, ``reg``)."""
         if size == 1 or not self.typed or not isinstance(v, Ptr) or v.off is None:
             return None
         k = v.off + off
         region = v.region
         if not isinstance(region, tuple) or k % size:
             return None
-        kind, idx = region
-        if kind == "g":
-            return f"{self.view(idx, size)}[{k // size}]"
-        mi = self.analysis.site_map[idx]
+        kind, mi = region[0], region_map(region)
+        assert mi is not None
         m = self.maps[mi]
-        if not isinstance(m, ArrayMap) or m.value_size % size:
+        if not isinstance(m, ArrayMap):
             return None
+        view = self.view(mi, size)
+        if kind == "g":
+            return f"{view}[{k // size}]"
+        if m.value_size % size:
+            return None
+        if kind == "elem":
+            if reg is None:
+                return None
+            storage = (RID_STATIC + mi) << REGION_SHIFT
+            return f"{view}[({_minus(reg, storage - k)}) >> {size.bit_length() - 1}]"
         per, j = m.value_size // size, k // size
-        index = scaled_index(idx, per)
-        return f"{self.view(mi, size)}[{index} + {j}]" if j else f"{self.view(mi, size)}[{index}]"
+        index = scaled_index(region[1], per)
+        return f"{view}[{index} + {j}]" if j else f"{view}[{index}]"
+
+    def register_free(self, v: Value, off: int, size: int, write: bool, main: bool) -> bool:
+        """Whether a provably in-bounds access names its buffer and offset without the
+        register's value (so the register need not be computed for it)."""
+        return self.static_access(v, off, size, write, None, main) is not None
 
     def build(self) -> TranslatedProgram:
         regions, names = static_regions(self.maps)
@@ -295,8 +366,9 @@ class _Translator:
             "RunState": RunState, "STATIC": regions, "NAMES": names, "NAME": self.prog.name,
             "BUDGET": self.budget, "CTX_BASE": CTX_BASE, "call_helper": call_helper,
             "MAPS": self.maps, "CALLBACKS": self.prog.callbacks, "atomic_at": atomic_at,
+            "POOL": [],
             "sdiv": sdiv, "smod": smod, "sext": sext, "bswap": bswap, "arsh": _arsh,
-            "BpfRunError": BpfRunError, "to_signed32": to_signed32, "bind_env": _bind_env,
+            "BpfRunError": BpfRunError, "to_signed32": to_signed32,
         })
         for size, s in _STRUCTS.items():
             ns[f"U{size}"] = s.unpack_from
@@ -322,9 +394,23 @@ class _Translator:
             "    if len(ctx) != 16:",
             "        raise ValueError(f'ctx must be 16 bytes (struct io_uring_bpf_ctx), "
             "got {len(ctx)}')",
-            "    st = RunState(NAME, STATIC, NAMES, ctx, env, BUDGET)",
-            f"    return F{self.prog.functions[0].start}(CTX_BASE, 0, 0, 0, 0, st, 0)",
         ])
+        entry = f"F{self.prog.functions[0].start}(CTX_BASE, 0, 0, 0, 0, st, 0)"
+        if self.debug:  # the caller gets the run state: a fresh one each time
+            out += ["    st = RunState(NAME, STATIC, NAMES, ctx, env, BUDGET)",
+                    f"    return {entry}"]
+        else:  # run states are reused, reset field by field (cheaper than a new one)
+            out += ["    st = POOL.pop() if POOL else "
+                    "RunState(NAME, STATIC, NAMES, ctx, env, BUDGET)",
+                    "    regions = st.regions = STATIC.copy()",
+                    f"    regions[{RID_CTX}] = (ctx, 16, True)",
+                    "    st.ctx = ctx",
+                    "    st.env = env",
+                    "    st.count = 0",
+                    "    try:",
+                    f"        return {entry}",
+                    "    finally:",
+                    "        POOL.append(st)"]
         source = "\n".join(out) + "\n"
         return TranslatedProgram(self.prog.name, source, ns, self.debug)
 
@@ -375,7 +461,6 @@ class _FunctionEmitter:
         self.sites: set[int] = set()
         #: (lookup site, factor) pairs whose scaled element index the code uses
         self.scales_needed: set[tuple[int, int]] = set()
-        self.env_methods: set[str] = set()
         #: set by alu_expr for an add/sub that may wrap: (unmasked expression, fix-up)
         self.wraps: tuple[str, str] | None = None
         self.build_blocks()
@@ -383,6 +468,11 @@ class _FunctionEmitter:
         self.dead, self.live_regs = self.dead_definitions()
 
     # -- blocks ---------------------------------------------------------------------------------
+
+    def succ(self, pc: int) -> list[int]:
+        """The successors of ``pc`` that some execution reaches (the analysis drops a branch
+        the facts rule out)."""
+        return self.tr.analysis.successors(pc)
 
     def build_blocks(self) -> None:
         insns = self.insns
@@ -395,7 +485,7 @@ class _FunctionEmitter:
                 leaders.add(pc + 1)
             elif insn.opcode == isa.OP_EXIT:
                 leaders.add(pc + 1)
-        order = sorted(p for p in leaders if p in self.st_in)
+        order = sorted(p for p in leaders if p in self.st_in and p < self.end)
         self.blocks: dict[int, _Block] = {}
         self.last_pc: dict[int, int] = {}
         for i, lead in enumerate(order):
@@ -410,18 +500,14 @@ class _FunctionEmitter:
                 if isa.is_jump(insn) or insn.opcode == isa.OP_EXIT:
                     break
             b.end = pc
-            term = insns[last]
-            if isa.is_jump(term) or term.opcode == isa.OP_EXIT:
-                b.succ = successors(insns, last)
-            else:
-                b.succ = [pc]
+            b.succ = self.succ(last)
             self.blocks[lead] = b
             self.last_pc[lead] = last
         for b in self.blocks.values():
             for succ in b.succ:
                 self.blocks[succ].preds.append(b.start)
         # loop heads (targets of DFS back edges) are always dispatch cases: that breaks every
-        # cycle, so everything else can be laid out as nested ifs
+        # cycle, so everything else is a DAG laid out as nested ifs
         self.labels = {self.start}
         self.back_edges: set[tuple[int, int]] = set()
         on_stack, done = {self.start}, set()
@@ -439,18 +525,55 @@ class _FunctionEmitter:
             elif nxt not in done:
                 on_stack.add(nxt)
                 stack.append((nxt, iter(self.blocks[nxt].succ)))
-        # a merge block is copied into each predecessor while that stays small
-        copies: dict[int, int] = {}
-        for lead in sorted(self.blocks):
-            b = self.blocks[lead]
-            if lead in self.labels:
-                copies[lead] = 1
+        # how many loops each block is in (hot dispatch cases are tested first)
+        self.loop_depth: dict[int, int] = dict.fromkeys(self.blocks, 0)
+        for tail, head in self.back_edges:
+            body, todo = {head}, [tail]
+            while todo:
+                x = todo.pop()
+                if x not in body:
+                    body.add(x)
+                    todo += self.blocks[x].preds
+            for x in body:
+                self.loop_depth[x] += 1
+
+    def post_dominators(self) -> dict[int, int]:
+        """Immediate post-dominator of each block in the DAG between dispatch cases (edges
+        into a case or back along a loop, and exits, lead out of it): where the paths from
+        a branch meet again; blocks whose paths only meet outside the DAG have none."""
+        exit_ = -1
+        out: dict[int, list[int]] = {}
+        for lead, b in self.blocks.items():
+            nxt = [t for t in b.succ if t not in self.labels and (lead, t) not in self.back_edges]
+            if len(nxt) < len(b.succ) or not b.succ:
+                nxt.append(exit_)
+            out[lead] = nxt
+        pdom: dict[int, frozenset[int]] = {exit_: frozenset((exit_,))}
+        order: list[int] = []  # reverse topological: successors first
+        seen: set[int] = set()
+        for root in self.blocks:
+            if root in seen:
                 continue
-            c = sum(copies.get(p, 1) for p in b.preds if (p, lead) not in self.back_edges)
-            if c > 1 and (c * self._count(b) > DUP_BUDGET or c > MAX_COPIES):
-                self.labels.add(lead)
-                c = 1
-            copies[lead] = max(c, 1)
+            seen.add(root)
+            stack = [(root, iter(out[root]))]
+            while stack:
+                node, it = stack[-1]
+                nxt = next(it, None)
+                if nxt is None:
+                    stack.pop()
+                    order.append(node)
+                elif nxt != exit_ and nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, iter(out[nxt])))
+        for node in order:
+            common = frozenset.intersection(*(pdom[t] for t in out[node]))
+            pdom[node] = common | {node}
+        ipdom = {}
+        for node in self.blocks:
+            strict = pdom[node] - {node, exit_}
+            if strict:  # a chain: the nearest one is post-dominated by all the others
+                ipdom[node] = max(strict, key=lambda x: len(pdom[x]))
+        return ipdom
 
     # -- liveness -------------------------------------------------------------------------------
 
@@ -475,8 +598,8 @@ class _FunctionEmitter:
         if cls in (isa.BPF_LDX, isa.BPF_ST, isa.BPF_STX):
             base = insn.src if cls == isa.BPF_LDX else insn.dst
             write = cls != isa.BPF_LDX
-            if self.tr.analysis.access_ok(s.regs[base], insn.off, isa.SIZE_BYTES[op & 0x18],
-                                          write):
+            if self.tr.register_free(s.regs[base], insn.off, isa.SIZE_BYTES[op & 0x18], write,
+                                     self.is_main):
                 reads &= ~(1 << base)  # the access names its buffer, not the register
         for r in range(11):
             if reads >> r & 1 and (r == isa.FRAME_REG or self.literal(s.regs[r]) is not None):
@@ -496,7 +619,7 @@ class _FunctionEmitter:
                 changed = False
                 for pc in reversed(pcs):
                     out = 0
-                    for nxt in successors(self.insns, pc):
+                    for nxt in self.succ(pc):
                         out |= live_in.get(nxt, 0)
                     reads, writes, _ = info[pc]
                     new = out if pc in dead else out & ~writes | reads
@@ -506,7 +629,7 @@ class _FunctionEmitter:
             live_out: dict[int, int] = {}
             for pc in pcs:
                 out = 0
-                for nxt in successors(self.insns, pc):
+                for nxt in self.succ(pc):
                     out |= live_in.get(nxt, 0)
                 live_out[pc] = out
             newly = {pc for pc in pcs if info[pc][2] and pc not in dead
@@ -550,7 +673,7 @@ class _FunctionEmitter:
             at_exit = self.tr.debug  # a debug run reports the final stack
         else:  # the frame stays mapped after return: code that may read any stack sees it
             at_exit = self.tr.analysis.unplaced.get(0, (True, True))[0]
-        return StackPlan(self.start, sorted(pcs), lambda pc: successors(self.insns, pc),
+        return StackPlan(self.start, sorted(pcs), self.succ,
                          effects, flush_at_exit=at_exit)
 
     def stack_effect(self, pc: int) -> StackEffect | None:
@@ -565,9 +688,7 @@ class _FunctionEmitter:
             size = isa.SIZE_BYTES[op & 0x18]
             base = s.regs[insn.src if load else insn.dst]
             if isinstance(base, Ptr) and base.region == "fp":
-                if base.off is None:
-                    e.memory_like = True
-                elif a.access_ok(base, insn.off, size, not load):
+                if base.off is not None and a.access_ok(base, insn.off, size, not load):
                     at = base.off + insn.off
                     if load:
                         e.loads.append((at, size))
@@ -575,7 +696,14 @@ class _FunctionEmitter:
                         e.pinned.append((at, size))
                     else:
                         e.stores.append((at, size, self.stored_constant(insn, s, size)))
-                # otherwise the access faults at run time, whatever the stack holds
+                elif base.off is not None:
+                    pass  # out of bounds: it faults at run time, whatever the stack holds
+                elif a.access_ok(base, insn.off, size, not load) and not atomic:
+                    # at a bounded variable offset: in the buffer, around the cells there
+                    span = (base.lo + insn.off, base.hi - base.lo + size)  # type: ignore
+                    (e.flushes if load else e.writes).append(span)
+                else:
+                    e.memory_like = True
             elif not placed(base, insn.off):
                 if load:
                     e.reads_any = True
@@ -609,6 +737,8 @@ class _FunctionEmitter:
             if arg.fp is not None and arg.size:
                 ranges = e.writes if arg.kind is Arg.MEM_WRITE else e.reads
                 ranges.append((arg.fp, arg.size))
+            elif arg.fp_span is not None:
+                (e.writes if arg.kind is Arg.MEM_WRITE else e.flushes).append(arg.fp_span)
             elif arg.kind is Arg.CALLBACK:
                 assert arg.target is not None
                 r, w = a.callee_foreign(arg.target)
@@ -626,13 +756,47 @@ class _FunctionEmitter:
 
     def emit(self) -> list[str]:
         self.body_cache: dict[int, list[str]] = {}
+        for _ in range(MAX_LAYOUTS):
+            cases = self.layout()
+            # a block laid out many times over (reached from several arms that meet only
+            # further on) becomes a dispatch case of its own, and the layout is redone
+            big = {lead for lead, times in self.copies.items() if times > 1 and lead
+                   not in self.labels and (times > MAX_COPIES
+                                           or times * self._count(self.blocks[lead]) > DUP_BUDGET)}
+            if not big:
+                break
+            # only the first ones on each path: copies below them multiply from theirs
+            self.labels |= big - self.reachable_from(big)
+        return self.function_lines(cases)
+
+    def reachable_from(self, leads: set[int]) -> set[int]:
+        """Blocks reached from ``leads`` by forward edges within the DAG (not ``leads``)."""
+        seen: set[int] = set()
+        todo = [t for lead in leads for t in self.blocks[lead].succ
+                if (lead, t) not in self.back_edges]
+        while todo:
+            x = todo.pop()
+            if x in seen or x in self.labels:
+                continue
+            seen.add(x)
+            todo += [t for t in self.blocks[x].succ if (x, t) not in self.back_edges]
+        return seen
+
+    def layout(self) -> dict[int, list[str]]:
+        """The code of every dispatch case (a copy count per block in ``self.copies``)."""
+        self.ipdom = self.post_dominators()
+        self.copies: dict[int, int] = {}
         self.dispatched = False
         cases: dict[int, list[str]] = {}
         self.pending = [self.start]
         while self.pending:
             lab = self.pending.pop(0)
             if lab not in cases:
-                cases[lab] = self.emit_from(lab, 0, 0)
+                cases[lab], falls = self.emit_from(lab, 0, 0, None)
+                assert not falls
+        return cases
+
+    def function_lines(self, cases: dict[int, list[str]]) -> list[str]:
         body = [ln for case in cases.values() for ln in case]
         text = "\n".join(body)
         for site, per in re.findall(r"\bve(\d+)x(\d+)\b", text):
@@ -647,29 +811,28 @@ class _FunctionEmitter:
             lines += [f"    stk = bytearray({STACK_SIZE})",
                       f"    st.regions[{RID_STACK} + depth] = (stk, {STACK_SIZE}, True)"]
         if self.plan.cells:
-            names = " = ".join(self.cell_name(c) for c in range(len(self.plan.cells)))
-            lines.append(f"    {names} = 0  # stack cells: the stack starts zeroed")
+            first = self.plan.members(self.plan.needs_init)
+            names = " = ".join(self.cell_name(c) for c in first)
+            lines.append(f"    {names} = 0  # stack cells: the stack starts zeroed" if first else
+                         "    # stack cells: each is assigned before it is read")
         if not self.is_main and re.search(r"\bfp\b", text):
             lines.append(f"    fp = {stack_base(0) + STACK_SIZE} + (depth << {REGION_SHIFT})")
         if re.search(r"\bpstk\b", text):  # a bpf_loop callback's context: the caller's stack
             lines.append(f"    pstk = st.regions[{RID_STACK - 1} + depth][0]")
+        if re.search(r"\bmstk\b", text):
+            lines.append("    mstk = memoryview(stk)")
         for name, attr in (("ctx", "ctx"), ("env", "env"), ("ld", "load"), ("sto", "store"),
                            ("addreg", "add_region")):
-            if name + ("[" if name == "ctx" else "(") in text or f"{name}," in text or (
-                    f"{name})" in text) or (name == "env" and self.env_methods):
+            if re.search(rf"\b{name}\b", text):
                 lines.append(f"    {name} = st.{attr}")
-        for method in sorted(self.env_methods):
-            lines.append(f"    env_{method} = bind_env(env, {method!r})")
         lines.append("    n = st.count")
-        for p in sorted(self.sites):
-            if isinstance(self.tr.maps[self.tr.analysis.site_map[p]], ArrayMap):
-                lines.append(f"    ve{p} = 0")
-            else:
-                lines.append(f"    vb{p} = None")
+        # (a lookup's locals ve<pc> / vb<pc> are only read where its result is known, so
+        # always after the lookup assigned them)
         if not self.dispatched:
             lines += ["    " + ln for ln in cases[self.start]]
             return lines
-        order = sorted(cases, key=lambda c: (c == self.start, c))
+        # innermost loops first: a back edge there is the most frequent dispatch
+        order = sorted(cases, key=lambda c: (c == self.start, -self.loop_depth[c], c))
         lines.append(f"    pc = {self.start}")
         lines.append("    while True:")
         for i, lab in enumerate(order):
@@ -690,9 +853,15 @@ class _FunctionEmitter:
                     for p, per in sorted(self.scales_needed) if p == site]
         return out
 
-    def emit_from(self, lead: int, k: int, nesting: int) -> list[str]:
-        """Code for block ``lead`` and everything it reaches without a dispatch; ``k`` is the
-        number of instructions executed on this path and not yet added to ``n``."""
+    def emit_from(self, lead: int, k: int, nesting: int, follow: int | None
+                  ) -> tuple[list[str], bool]:
+        """Code for block ``lead`` and everything it reaches without a dispatch, up to block
+        ``follow``: every path of the code returns, dispatches (``continue``) or falls off its
+        end, which means "go on with ``follow``" (the second result: whether some path
+        does).  ``k`` is the number of instructions executed on this path and not yet added
+        to ``n``.  Where the two arms of a branch meet again (the branch's immediate
+        post-dominator), the code is an ``if``/``else`` followed by the meeting block."""
+        self.copies[lead] = self.copies.get(lead, 0) + 1
         b = self.blocks[lead]
         out: list[str] = []
         if b.runs_code and k:
@@ -704,30 +873,45 @@ class _FunctionEmitter:
         last = self.insns[lp]
         if last.opcode == isa.OP_EXIT:
             out += self.emit_exit(lp, k)
-            return out
-        if isa.is_jump(last) and len(b.succ) == 2:
-            cond = self.condition(lp)
-            target = lp + isa.jump_offset(last) + 1
-            out.append(f"if {cond}:")
-            out += ["    " + ln for ln in self.edge(lp, target, k, nesting + 1)]
-            out += self.edge(lp, lp + 1, k, nesting)
-            return out
-        return out + self.edge(lp, b.succ[0], k, nesting)
+            return out, False
+        if not (isa.is_jump(last) and len(b.succ) == 2):
+            lines, falls = self.edge(lp, b.succ[0], k, nesting, follow)
+            return out + lines, falls
+        cond = self.condition(lp)
+        target = lp + isa.jump_offset(last) + 1
+        meet = self.ipdom.get(lead)
+        if meet is None or meet == follow or nesting >= MAX_NESTING:
+            meet = follow
+        taken, taken_falls = self.edge(lp, target, k, nesting + 1, meet)
+        fall, fall_falls = self.edge(lp, lp + 1, k, nesting + (1 if taken_falls else 0), meet)
+        out += _if_else(cond, taken, taken_falls, fall)
+        if not (taken_falls or fall_falls):
+            return out, False
+        if meet == follow:
+            return out, True
+        rest, falls = self.emit_from(meet, 0, nesting, follow)
+        return out + rest, falls
 
-    def edge(self, from_pc: int, target: int, k: int, nesting: int) -> list[str]:
+    def edge(self, from_pc: int, target: int, k: int, nesting: int, follow: int | None
+             ) -> tuple[list[str], bool]:
         out = []
         if target <= from_pc:  # a taken backward jump: the budget check point
             out += [f"n += {k}",
                     f"if n > BUDGET: st.count = n; raise st.budget_exceeded({from_pc})"]
             k = 0
+        if target == follow:
+            if k:
+                out.append(f"n += {k}")
+            return out, True
         if target in self.labels or nesting > MAX_NESTING:
             self.labels.add(target)
             self.pending.append(target)
             self.dispatched = True
             if k:
                 out.append(f"n += {k}")
-            return out + [f"pc = {target}", "continue"]
-        return out + self.emit_from(target, k, nesting)
+            return out + [f"pc = {target}", "continue"], False
+        lines, falls = self.emit_from(target, k, nesting, follow)
+        return out + lines, falls
 
     def emit_exit(self, pc: int, k: int) -> list[str]:
         s = self.state(pc)
@@ -785,7 +969,9 @@ class _FunctionEmitter:
         s = self.state(pc)
         size = isa.SIZE_BYTES[op & 0x18]
         value = self.stored_constant(insn, s, size)
-        if value is None or self.fp_cells(s.regs[insn.dst], insn.off, size) is not None:
+        base = s.regs[insn.dst]
+        if (value is None or not isinstance(base, Ptr) or base.off is None
+                or self.fp_cells(base, insn.off, size) is not None):
             return None
         acc = self.tr.static_access(s.regs[insn.dst], insn.off, size, True)
         if acc is None or acc[0] != "stk":
@@ -962,6 +1148,10 @@ class _FunctionEmitter:
 
     def read_arg(self, pc: int, arg: _CallArg) -> str:
         """A helper's readable memory argument as ``bytes``."""
+        if arg.var_size is not None:
+            assert arg.acc is not None
+            buf, off = arg.acc
+            return f"bytes({buf}[{off}:{off} + {arg.var_size[1]}])"
         n = arg.size or 0
         if not n:
             return "b''"
@@ -1014,9 +1204,9 @@ class _FunctionEmitter:
 
     # -- memory -----------------------------------------------------------------------------
 
-    def static_access(self, v: Value, off: int, size: int, write: bool
+    def static_access(self, v: Value, off: int, size: int, write: bool, reg: str | None = None
                       ) -> tuple[str, str] | None:
-        return self.tr.static_access(v, off, size, write)
+        return self.tr.static_access(v, off, size, write, reg, self.is_main)
 
     def load_expr(self, buf: str, off: str, size: int) -> str:
         if size == 1:
@@ -1090,9 +1280,9 @@ class _FunctionEmitter:
                 assert isinstance(base, Ptr) and base.off is not None
                 return self.cells_store(pc, base.off + insn.off, cells, value,
                                         self.stored_constant(insn, s, size))
-            acc = self.static_access(base, insn.off, size, True)
+            acc = self.static_access(base, insn.off, size, True, self.reg(d, s))
             if acc is not None:
-                item = self.tr.typed_item(base, insn.off, size)
+                item = self.tr.typed_item(base, insn.off, size, self.reg(d, s))
                 if item is not None:
                     return [f"{item} = {value}"]
                 return [self.store_stmt(acc[0], acc[1], size, value)]
@@ -1112,8 +1302,9 @@ class _FunctionEmitter:
         if cells is not None:
             expr = self.cells_value(pc, cells)
         else:
-            acc = self.static_access(base, insn.off, size, False)
-            item = self.tr.typed_item(base, insn.off, size) if acc is not None else None
+            reg = self.reg(insn.src, s)
+            acc = self.static_access(base, insn.off, size, False, reg)
+            item = self.tr.typed_item(base, insn.off, size, reg) if acc is not None else None
             if item is not None:
                 expr = item
             elif acc is not None:
@@ -1125,7 +1316,7 @@ class _FunctionEmitter:
         return expr
 
     def atomic_code(self, pc: int, insn: Insn, s: State, size: int) -> list[str]:
-        acc = self.static_access(s.regs[insn.dst], insn.off, size, True)
+        acc = self.static_access(s.regs[insn.dst], insn.off, size, True, self.reg(insn.dst, s))
         src = self.reg(insn.src, s)
         r0 = self.reg(0, s)
         out = []
@@ -1177,19 +1368,35 @@ class _FunctionEmitter:
             if insn.imm == 64:
                 return self.reg(d, s)
             return f"{self.reg(d, s)} & {(1 << insn.imm) - 1:#x}"
-        # pointer +/- constant: exact when the analysis kept the offset
-        if is64 and aop in (isa.BPF_ADD, isa.BPF_SUB) and not op & isa.BPF_X:
-            signed = insn.imm
+        # pointer +/- scalar with a bounded result: the address cannot wrap (a pointer's
+        # value is its region's base, >= 2**33, plus an offset within +-2**31)
+        if is64 and aop in (isa.BPF_ADD, isa.BPF_SUB) and op & isa.BPF_X:
             nv = self._after(insn, s)
-            if isinstance(av, Ptr) and isinstance(nv, Ptr) and nv.off is not None:
-                delta = signed if aop == isa.BPF_ADD else -signed
+            if isinstance(nv, Ptr) and nv.lo is not None:
+                sv = bv if isinstance(av, Ptr) else av
+                assert isinstance(sv, Scalar)
+                if sv.const is not None and sv.const > MASK64 >> 1:  # a negative constant
+                    delta = (1 << 64) - sv.const
+                    other = a if isinstance(av, Ptr) else b
+                    return f"{other} - {delta}" if aop == isa.BPF_ADD else f"{other} + {delta}"
+                return f"{a} + {b}" if aop == isa.BPF_ADD else f"{a} - {b}"
+        # +/- a constant: a negative immediate subtracts (small ints, no wrap to undo when
+        # the range allows); a pointer with a bounded result cannot wrap
+        if aop in (isa.BPF_ADD, isa.BPF_SUB) and not op & isa.BPF_X:
+            delta = insn.imm if aop == isa.BPF_ADD else -insn.imm
+            nv = self._after(insn, s)
+            if is64 and isinstance(av, Ptr) and isinstance(nv, Ptr) and nv.lo is not None:
                 return f"{a} + {delta}" if delta >= 0 else f"{a} - {-delta}"
-            if isinstance(av, Scalar):
-                delta = signed if aop == isa.BPF_ADD else -signed
-                if delta >= 0 and av.hi + delta <= MASK64:
-                    return f"{a} + {delta}"
-                if delta < 0 and av.lo >= -delta:
+            if isinstance(av, Scalar) or not is64:
+                if delta >= 0:
+                    if ar.hi + delta <= mask:
+                        return f"{a} + {delta}"
+                    self.wraps = (f"{a} + {delta}", f"if {{r}} > {m}: {{r}} -= {mask + 1:#x}")
+                    return f"({a} + {delta}) & {m}"
+                if ar.lo >= -delta:
                     return f"{a} - {-delta}"
+                self.wraps = (f"{a} - {-delta}", f"if {{r}} < 0: {{r}} += {mask + 1:#x}")
+                return f"({a} - {-delta}) & {m}"
         if aop == isa.BPF_ADD:
             if ar.hi + br.hi <= mask:
                 return f"{a} + {b}"
@@ -1234,6 +1441,10 @@ class _FunctionEmitter:
         if aop == isa.BPF_ARSH:
             if ar.hi <= mask >> 1:
                 return f"{a} >> {sh}"
+            if br.const is not None and br.const < bits:  # copy the sign into the top bits
+                c = br.const
+                top = mask ^ (mask >> c)
+                return f"({a} >> {c} | {top:#x} if {a} >> {bits - 1} else {a} >> {c})"
             return f"arsh({a}, {sh}, {bits})"
         raise AssertionError(f"alu op {aop:#x}")  # pragma: no cover
 
@@ -1350,6 +1561,19 @@ class _FunctionEmitter:
             out.append(f"n = st.count - {done}")
         return out
 
+    def writable_view(self, buf: str) -> str:
+        """A ``memoryview`` of a buffer expression, for a helper that writes into it: the
+        frame's and the array maps' are made once (per function entry, per load)."""
+        if buf == "stk":
+            return "mstk"
+        m = re.fullmatch(r"G(\d+)", buf)
+        if m:
+            name = f"MG{m.group(1)}"
+            if name not in self.tr.ns:
+                self.tr.ns[name] = memoryview(self.tr.ns[buf])  # type: ignore[arg-type]
+            return name
+        return f"memoryview({buf})"
+
     def r0_live(self, pc: int) -> bool:
         return bool(self.live_regs.get(pc, 1) & 1)
 
@@ -1371,15 +1595,19 @@ class _FunctionEmitter:
                                v.hi if isinstance(v, Scalar) else None)
             elif kind is Arg.MEM_WRITE:
                 n = arg.size or 0
-                if n:
+                if arg.var_size is not None:
                     assert arg.acc is not None
                     buf, off = arg.acc
-                    expr = f"memoryview({buf})[{off}:{off} + {n}]"
+                    expr = f"{self.writable_view(buf)}[{off}:{off} + {arg.var_size[1]}]"
+                elif n:
+                    assert arg.acc is not None
+                    buf, off = arg.acc
+                    expr = f"{self.writable_view(buf)}[{off}:{off} + {n}]"
                 else:
                     expr = "memoryview(bytearray(0))"
-                code = ArgCode(expr, size=n)
+                code = ArgCode(expr, size=arg.size)
             elif kind in (Arg.MEM, Arg.MAP_KEY, Arg.MAP_VALUE):
-                code = ArgCode(self.read_arg(pc, arg), size=arg.size)
+                code = ArgCode(self.read_arg(pc, arg), size=arg.size)  # (None: not constant)
             elif kind is Arg.MAP:
                 code = ArgCode(f"M{arg.map_index}")
             else:
@@ -1395,8 +1623,7 @@ class _FunctionEmitter:
         if direct is not None and direct.method is None:
             return [f"r0 = {direct.constant}"]
         if direct is not None:
-            self.env_methods.add(direct.method)  # type: ignore[arg-type]
-            expr = f"env_{direct.method}({', '.join(direct.args)})"
+            expr = f"env.{direct.method}({', '.join(direct.args)})"
             u32 = direct.u32
         else:
             expr = f"IMPL{spec.id}(env{''.join(', ' + a for a in impl_args)})"

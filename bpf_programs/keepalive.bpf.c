@@ -95,10 +95,23 @@ int keepalive(struct io_uring_bpf_ctx *ctx)
 		return 0;
 	if (qo_configure(eng, ctx->user_data))
 		return 0;
+	/* the tick: one multishot TIMEOUT, armed on the first run and again if it ever ends
+	 * (it posts each expiry with IORING_CQE_F_MORE; a CQE without it is the last one) */
 #pragma clang loop unroll(disable)
 	for (i = 0; i < 64; i++) {
 		if (bpf_io_uring_reap_cqe(ctx, QO_CQ_TIMER, &cqe, sizeof(cqe)))
 			break;
+		if (!(cqe.flags & IORING_CQE_F_MORE) && cqe.res != -ECANCELED)
+			eng->tick_armed = 0;
+	}
+	if (!eng->tick_armed) {
+		io_uring_prep_rw(&sqe, IORING_OP_TIMEOUT, -1, eng->config.tick_ts, 1, 0);
+		sqe.op_flags = IORING_TIMEOUT_MULTISHOT; /* off = 0: until cancelled */
+		sqe.user_data = ctx->user_data;         /* cancelled with keepalive and rx */
+		sqe.cq_idx = QO_CQ_TIMER;
+		if (bpf_io_uring_submit(ctx, &sqe, sizeof(sqe)))
+			return 0;
+		eng->tick_armed = 1;
 	}
 #pragma clang loop unroll(disable)
 	for (i = 0; i < 1024; i++) {
@@ -119,10 +132,6 @@ int keepalive(struct io_uring_bpf_ctx *ctx)
 	if (eng->starved_fd_plus1 &&
 	    qo_arm_recv(ctx, eng, st, (__s32)eng->starved_fd_plus1 - 1) == 0)
 		eng->starved_fd_plus1 = 0;
-	io_uring_prep_rw(&sqe, IORING_OP_TIMEOUT, -1, eng->config.tick_ts, 1, 0);
-	sqe.cq_idx = QO_CQ_TIMER;
-	if (bpf_io_uring_submit(ctx, &sqe, sizeof(sqe)))
-		return 0;
 	ctx->wait_nr = 1;
 	ctx->wait_idx = QO_CQ_TIMER;
 	return 0;

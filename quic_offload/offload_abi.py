@@ -397,6 +397,8 @@ class QoEngine(_Struct):
         ("buf_tail", _u32),
         ("configured", _u32),
         ("starved_fd_plus1", _u32),
+        ("tick_armed", _u32),
+        ("pad", _u32),
     ]
 
 
@@ -466,7 +468,7 @@ for _name, _cls in STRUCTS.items():
     _expected = {
         "qo_cid": 24, "qo_range": 16, "qo_config": 96, "qo_send_slot": 232, "qo_keys": 320,
         "qo_snapshot": 320, "qo_writeback": 312, "qo_park_record": 640, "qo_tx": 216,
-        "qo_conn": 472, "qo_rx": 112, "qo_stats": 256, "qo_engine": 120,
+        "qo_conn": 472, "qo_rx": 112, "qo_stats": 256, "qo_engine": 128,
     }[_name]
     if ctypes.sizeof(_cls) != _expected:  # pragma: no cover - a layout edit gone wrong
         raise ImportError(f"struct {_name} is {ctypes.sizeof(_cls)} bytes, header says {_expected}")

@@ -341,6 +341,8 @@ struct qo_engine {
 	__u32 buf_tail;              /* provided-buffer ring tail as rx last published it */
 	__u32 configured;
 	__u32 starved_fd_plus1;      /* a socket whose receive waits for buffers (+1; 0 none) */
+	__u32 tick_armed;            /* the keepalive tick's multishot TIMEOUT is running */
+	__u32 pad;
 };
 
 /* Argument block of `rx` and `keepalive`: the configuration block's user address is their
@@ -426,6 +428,6 @@ _Static_assert(sizeof(struct qo_tx) == 216, "qo_tx");
 _Static_assert(sizeof(struct qo_conn) == 472, "qo_conn");
 _Static_assert(sizeof(struct qo_rx) == 112, "qo_rx");
 _Static_assert(sizeof(struct qo_stats) == 256, "qo_stats");
-_Static_assert(sizeof(struct qo_engine) == 120, "qo_engine");
+_Static_assert(sizeof(struct qo_engine) == 128, "qo_engine");
 
 #endif /* QUIC_OFFLOAD_H */

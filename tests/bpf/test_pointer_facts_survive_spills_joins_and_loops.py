@@ -179,3 +179,41 @@ def test_32_bit_compare_with_a_register_sees_its_low_half(wait_nr) -> None:
              mov64(0, 2), exit_(), mov64(0, 1), exit_()]
     a, _ = run(insns, wait_nr)
     assert a[0][1] == (1 if wait_nr == 0 else 2)
+
+
+FRAME0_SLOT = (4 << 32) + 512 - 8  # r10 - 8 of the entry frame, as an address
+ARR0 = 12 << 32  # element 0 of map 0
+
+
+@pytest.mark.parametrize(("delta", "want"), [
+    (8, 7),                                    # lands in arr[0]: unchecked
+    ((FRAME0_SLOT - ARR0) & isa.MASK64, 1234),  # lands in our own r10 - 8: hand-over
+    ((13 << 32) - ARR0, 7),                    # lands in the other map: checked store
+])
+def test_store_through_a_pointer_that_left_its_region(delta, want) -> None:
+    # *(u64 *)(r10 - 8) = 7 (a cell); p = arr[0] + *(u64 *)(ctx + 8); *(u64 *)p = 1234;
+    # return *(u64 *)(r10 - 8) -- the store may land anywhere, even in that cell
+    insns = [I(MOVX, 6, 1), st(DW, 10, -8, 7), *lookup(0, 7), I(JNE, 7, 0, 2, 0),
+             mov64(0, 9), exit_(), ldx(DW, 9, 6, 8), I(ADDX, 7, 9), st(DW, 7, 0, 1234),
+             ldx(DW, 0, 10, -8), exit_()]
+    a, b, source, _ = run_both(insns, maps_factory=maps, ctx=delta.to_bytes(8, "little"))
+    assert a == b
+    assert a[0][1] == want
+    assert "RESUME(" in source and "stack cells" in source
+
+
+@pytest.mark.parametrize(("delta", "want"), [
+    (8, int.from_bytes(bytes(range(8, 16)), "little")),  # arr[0] bytes 8..16, unchecked
+    ((FRAME0_SLOT - ARR0) & isa.MASK64, 77),            # our own r10 - 8, written back
+])
+def test_load_through_a_pointer_that_left_its_region_sees_the_cells(delta, want) -> None:
+    # *(u64 *)(r10 - 8) = 77 (a cell, never in the buffer unless written back); p = arr[0] +
+    # *(u64 *)(ctx + 8); return *(u64 *)p
+    insns = [I(MOVX, 6, 1), st(DW, 10, -8, 77), *lookup(0, 7), I(JNE, 7, 0, 2, 0),
+             mov64(0, 9), exit_(), ldx(DW, 9, 6, 8), I(ADDX, 7, 9), ldx(DW, 0, 7, 0),
+             ldx(DW, 8, 10, -8), I(ADDX, 0, 8), I(isa.BPF_ALU64 | isa.BPF_SUB | isa.BPF_X, 0, 8),
+             exit_()]
+    a, b, source, _ = run_both(insns, maps_factory=maps, ctx=delta.to_bytes(8, "little"))
+    assert a == b
+    assert a[0][1] == want
+    assert "_o % 16 <= 8" in source  # the guard: inside one element

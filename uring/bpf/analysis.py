@@ -434,9 +434,10 @@ class Analysis:
                 n = visits[nxt, key] = visits.get((nxt, key), 0) + 1
                 new = join_states(old, out, n > WIDEN_AFTER)
                 if new != old:
-                    if key is not None and _pointer_key(new) != key:  # (a NULL joined in)
+                    new_key = _pointer_key(new)
+                    if key is not None and new_key != key:  # (a NULL joined in)
                         del known[key]
-                        key = _pointer_key(new)
+                        key = new_key
                         if key in known:
                             new = join_states(known[key], new, False)
                     known[key] = new
@@ -522,6 +523,8 @@ class Analysis:
                 stored = spilled(stored, size) if at == last and at % size == 0 else None
                 if stored is not None:
                     slots[at] = (size, stored)
+            elif op & 0xE0 == isa.BPF_MEM and self.guarded(base, insn.off, size, True):
+                pass  # the translated code checks it lands in the pointer's region
             elif self.may_point_to_stack(base, escaped):
                 slots.clear()
             if op & 0xE0 == isa.BPF_ATOMIC:
@@ -588,6 +591,28 @@ class Analysis:
             return (lo >= 0 and hi + size <= vs * m.max_entries
                     and lo // vs == (hi + size - 1) // vs)
         return lo >= 0 and hi + size <= vs
+
+    def guarded(self, v: Value, off: int, size: int, write: bool) -> bool:
+        """Whether an access through ``v + off`` that is not provably in bounds is made
+        through a pointer whose region is known to be the ctx or an array map's storage:
+        the translator then checks at run time that it lands there (unchecked access if it
+        does) and only otherwise takes the checked path -- and a store that lands in the
+        frame's own stack after all hands the rest of the frame to the interpreter, so the
+        facts about the stack need not allow for it."""
+        if not isinstance(v, Ptr) or self.access_ok(v, off, size, write):
+            return False
+        if v.region == "ctx":
+            return True
+        mi = region_map(v.region)
+        if mi is None:
+            return False
+        m = self.maps[mi]
+        return isinstance(m, ArrayMap) and not (write and m.frozen)
+
+    def live_registers(self, start: int, end: int) -> dict[int, int]:
+        """Registers (bit set) the program may read before writing them, at each pc of the
+        function ``[start, end)``."""
+        return self._live_registers(start, end)
 
     @staticmethod
     def may_point_to_stack(base: Value, escaped: bool) -> bool:

@@ -194,14 +194,27 @@ class Interpreter:
 
         return callback
 
-    def execute(self, st: RunState, pc: int, regs: list[int], depth: int) -> int:
-        """Run from ``pc`` in a new frame at call depth ``depth`` until that frame exits."""
+    def resume(self, st: RunState, pc: int, regs: list[int], depth: int
+               ) -> tuple[int, list[int]]:
+        """Finish a frame another execution path started: run from ``pc`` with ``regs`` (R10
+        included) and the frame's stack as mapped in ``st``, until the frame exits; returns
+        R0 and the final registers.  The translator hands a run over here when something
+        its facts rule out happens after all (a store through a pointer that left its
+        region landed in the frame's own stack)."""
+        regs = list(regs)
+        r0 = self.execute(st, pc, regs, depth, fresh_frame=False)
+        return r0, regs
+
+    def execute(self, st: RunState, pc: int, regs: list[int], depth: int, *,
+                fresh_frame: bool = True) -> int:
+        """Run from ``pc`` in a new frame at call depth ``depth`` until that frame exits
+        (``fresh_frame=False``: in the frame already mapped, from the middle)."""
         insns = self.insns
         helpers = self.helpers
         frames: list[tuple[int, list[int], int]] = []
         uses_stack = self.prog.uses_stack
         owner = self.prog.owner
-        if uses_stack[owner[pc]]:
+        if fresh_frame and uses_stack[owner[pc]]:
             st.regions[RID_STACK + depth] = (bytearray(STACK_SIZE), STACK_SIZE, True)
         regs[10] = stack_base(depth) + STACK_SIZE
         count = st.count

@@ -68,6 +68,10 @@ class StackEffect:
     memory_like: bool = False
     #: the function returns here
     exits: bool = False
+    #: a guarded access: its slow path (taken only when the pointer left its region) may
+    #: read any stack byte, so the dirty cells count as read here -- the translator writes
+    #: them back on that path itself
+    guarded: bool = False
 
 
 def _mask(size: int) -> int:
@@ -96,6 +100,7 @@ class StackPlan:
         self._promoted: set[int] = set()
         self.const_in: dict[int, tuple[int | None, ...]] = {}
         self.flush: dict[int, int] = {}  # pc -> bit set of cells to write back before it
+        self.dirty_in: dict[int, int] = {}  # pc -> cells whose local may differ from the buffer
         self.reload: dict[int, int] = {}  # pc -> bit set of cells to read back after it
         self.live_out: dict[int, int] = {}
         #: cells whose local may be read before anything assigned it (they start at 0)
@@ -290,6 +295,7 @@ class StackPlan:
         entry = tuple((False, 0) for _ in self.cells)
         state_in = self._forward(entry, transfer, join)
         for pc, state in state_in.items():
+            self.dirty_in[pc] = self.bits(c for c, (dirty, _) in enumerate(state) if dirty)  # type: ignore
             e = self.effects.get(pc)
             if e is None:
                 continue
@@ -315,6 +321,8 @@ class StackPlan:
         for o, n in e.reads:
             if self.covers(o, n):
                 reads |= self.bits(self.cells_in(o, n))
+        if e.guarded:  # what its slow path writes back
+            reads |= self.dirty_in.get(pc, 0)
         consts = self.const_in.get(pc)
         if consts is not None:
             for c in self.members(reads):

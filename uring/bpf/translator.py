@@ -44,6 +44,7 @@ import sys
 import tokenize
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import CodeType
 
 from uring.bpf import isa
 from uring.bpf.analysis import (
@@ -61,7 +62,7 @@ from uring.bpf.analysis import (
 from uring.bpf.call_args import call_helper
 from uring.bpf.disasm import format_insn
 from uring.bpf.helpers import BPF_MAX_LOOPS, Arg, HelperRegistry, HelperSpec, Ret
-from uring.bpf.inline_helpers import ArgCode, direct_call, is_standard_loop
+from uring.bpf.inline_helpers import ArgCode, direct_call, is_standard, is_standard_loop
 from uring.bpf.interpreter import Interpreter, atomic_at, bswap, sdiv, sext, smod
 from uring.bpf.isa import MASK32, MASK64, SIGN32, SIGN64, STACK_SIZE, Insn, to_signed32
 from uring.bpf.maps import ArrayMap, HashMap, LruHashMap, Map
@@ -165,21 +166,96 @@ class TranslatedProgram:
     """The compiled fast path of one program."""
 
     def __init__(self, name: str, source: str, namespace: dict[str, object],
-                 debug: bool) -> None:
+                 debug: bool, code: CodeType | None = None) -> None:
         self.name = name
         self.source = source
         self.debug = debug
-        code = compile(source, f"<bpf {name}>", "exec")
-        exec(code, namespace)  # noqa: S102 - our own generated code, built from a verified program
+        self.code = code or compile(source, f"<bpf {name}>", "exec")
+        exec(self.code, namespace)  # noqa: S102 - our own code, built from a verified program
         self.run: Callable[[bytearray, object], object] = namespace["run"]  # type: ignore
         self._namespace = namespace
+
+
+#: Translations already made in this process: the source and code depend only on the
+#: program, the shapes of its maps (and the contents of frozen ones) and its helper kinds,
+#: so loading the same object again -- each engine has its own maps -- binds the same code
+#: to the new maps instead of translating again.
+_CACHE: dict[object, tuple[str, CodeType, list[tuple]]] = {}
+_CACHE_ENTRIES = 64
 
 
 def translate(prog: VerifiedProgram, maps: list[Map], helpers: HelperRegistry, budget: int,
               *, debug: bool = False) -> TranslatedProgram:
     """Translate a verified program.  ``debug=True`` makes ``run`` return the final
     registers and run state instead of R0 (for differential tests)."""
-    return _Translator(prog, maps, helpers, budget, debug).build()
+    key = _cache_key(prog, maps, helpers, debug)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        source, code, recipe = hit
+        ns = _namespace(prog, maps, helpers, budget)
+        for entry in recipe:
+            _add_to_namespace(ns, maps, entry)
+        return TranslatedProgram(prog.name, source, ns, debug, code)
+    tr = _Translator(prog, maps, helpers, budget, debug)
+    result = tr.build()
+    if len(_CACHE) >= _CACHE_ENTRIES:
+        del _CACHE[next(iter(_CACHE))]
+    _CACHE[key] = (result.source, result.code, tr.recipe)
+    return result
+
+
+def _cache_key(prog: VerifiedProgram, maps: list[Map], helpers: HelperRegistry,
+               debug: bool) -> object:
+    shapes = tuple((type(m).__name__, m.key_size, m.value_size, m.max_entries, m.frozen,
+                    bytes(m.data) if m.frozen else None)  # type: ignore[attr-defined]
+                   for m in maps)
+    kinds = tuple((spec.id, spec.name, spec.args, spec.ret, is_standard(spec))
+                  for spec in helpers)
+    return (prog.name, prog.section, tuple(prog.insns),
+            tuple((f.name, f.start, f.end) for f in prog.functions),
+            tuple(sorted(prog.callbacks)), tuple(prog.uses_stack), shapes, kinds, debug)
+
+
+def _namespace(prog: VerifiedProgram, maps: list[Map], helpers: HelperRegistry,
+               budget: int) -> dict[str, object]:
+    """The module-level names translated code uses, bound to these maps and helpers."""
+    regions, names = static_regions(maps)
+    ns: dict[str, object] = {
+        "RunState": RunState, "STATIC": regions, "NAMES": names, "NAME": prog.name,
+        "BUDGET": budget, "CTX_BASE": CTX_BASE, "call_helper": call_helper,
+        "MAPS": maps, "CALLBACKS": prog.callbacks, "atomic_at": atomic_at,
+        "POOL": [],
+        "RESUME": Interpreter(prog, maps, helpers, budget).resume,
+        "sdiv": sdiv, "smod": smod, "sext": sext, "bswap": bswap, "arsh": _arsh,
+        "BpfRunError": BpfRunError, "to_signed32": to_signed32,
+    }
+    for size, s in _STRUCTS.items():
+        ns[f"U{size}"] = s.unpack_from
+        ns[f"P{size}"] = s.pack_into
+    for i, m in enumerate(maps):
+        ns[f"M{i}"] = m
+        if isinstance(m, ArrayMap):
+            ns[f"G{i}"] = m.data
+        if type(m) is HashMap:
+            ns[f"H{i}"] = m.elements
+    for spec in helpers:
+        ns[f"SPEC{spec.id}"] = spec
+        ns[f"IMPL{spec.id}"] = spec.impl
+    return ns
+
+
+def _add_to_namespace(ns: dict[str, object], maps: list[Map], entry: tuple) -> None:
+    """Make one name the translation asked for: a bound ``struct`` method, a typed view of
+    an array map's storage, or a plain ``memoryview`` of it."""
+    kind, name, a, b = entry
+    if kind == "struct":
+        ns[name] = getattr(struct.Struct("<" + a), _STRUCT_METHODS[b])
+    elif kind == "view":
+        data = maps[a].data  # type: ignore[attr-defined]
+        usable = len(data) - len(data) % b
+        ns[name] = memoryview(data)[:usable].cast(_VIEW_FORMAT[b])
+    else:
+        ns[name] = memoryview(maps[a].data)  # type: ignore[attr-defined]
 
 
 class _Translator:
@@ -192,28 +268,31 @@ class _Translator:
         self.budget = budget
         self.debug = debug
         self.analysis = Analysis(prog, maps, helpers)
-        self.ns: dict[str, object] = {}
+        self.ns: dict[str, object] = _namespace(prog, maps, helpers, budget)
+        #: how the names added to the namespace while translating were made
+        self.recipe: list[tuple] = []
         self.typed = _TYPED_VIEWS
         self._calls: dict[int, list[_CallArg] | None] = {}
 
     # -- namespace ----------------------------------------------------------------------------
 
+    def needs(self, entry: tuple) -> str:
+        """Add a name the code uses to the namespace (once), remembering how it was made
+        so a cached translation can make it again for other maps."""
+        name = entry[1]
+        if name not in self.ns:
+            _add_to_namespace(self.ns, self.maps, entry)
+            self.recipe.append(entry)
+        return name  # type: ignore[no-any-return]
+
     def struct_fn(self, letters: str, what: str) -> str:
         """Name of a bound ``struct`` method for format ``'<' + letters`` (PK: pack,
         PI: pack_into, UF: unpack_from)."""
-        name = f"{what}_{letters}"
-        if name not in self.ns:
-            self.ns[name] = getattr(struct.Struct("<" + letters), _STRUCT_METHODS[what])
-        return name
+        return self.needs(("struct", f"{what}_{letters}", letters, what))
 
     def view(self, mi: int, size: int) -> str:
         """Name of a typed view of array map ``mi``'s storage, items of ``size`` bytes."""
-        name = f"V{size}_{mi}"
-        if name not in self.ns:
-            data = self.maps[mi].data  # type: ignore[attr-defined]
-            usable = len(data) - len(data) % size
-            self.ns[name] = memoryview(data)[:usable].cast(_VIEW_FORMAT[size])
-        return name
+        return self.needs(("view", f"V{size}_{mi}", mi, size))
 
     # -- helper calls -------------------------------------------------------------------------
 
@@ -365,29 +444,7 @@ class _Translator:
         return self.static_access(v, off, size, write, None, main) is not None
 
     def build(self) -> TranslatedProgram:
-        regions, names = static_regions(self.maps)
         ns = self.ns
-        ns.update({
-            "RunState": RunState, "STATIC": regions, "NAMES": names, "NAME": self.prog.name,
-            "BUDGET": self.budget, "CTX_BASE": CTX_BASE, "call_helper": call_helper,
-            "MAPS": self.maps, "CALLBACKS": self.prog.callbacks, "atomic_at": atomic_at,
-            "POOL": [],
-            "RESUME": Interpreter(self.prog, self.maps, self.helpers, self.budget).resume,
-            "sdiv": sdiv, "smod": smod, "sext": sext, "bswap": bswap, "arsh": _arsh,
-            "BpfRunError": BpfRunError, "to_signed32": to_signed32,
-        })
-        for size, s in _STRUCTS.items():
-            ns[f"U{size}"] = s.unpack_from
-            ns[f"P{size}"] = s.pack_into
-        for i, m in enumerate(self.maps):
-            ns[f"M{i}"] = m
-            if isinstance(m, ArrayMap):
-                ns[f"G{i}"] = m.data
-            if type(m) is HashMap:
-                ns[f"H{i}"] = m.elements
-        for spec in self.helpers:
-            ns[f"SPEC{spec.id}"] = spec
-            ns[f"IMPL{spec.id}"] = spec.impl
         out = [f"# program {self.prog.name} (section {self.prog.section}): "
                f"{len(self.insns)} insns, translated from eBPF; generated code",
                ""]
@@ -1770,10 +1827,7 @@ class _FunctionEmitter:
             return "mstk"
         m = re.fullmatch(r"G(\d+)", buf)
         if m:
-            name = f"MG{m.group(1)}"
-            if name not in self.tr.ns:
-                self.tr.ns[name] = memoryview(self.tr.ns[buf])  # type: ignore[arg-type]
-            return name
+            return self.tr.needs(("mview", f"MG{m.group(1)}", int(m.group(1)), None))
         return f"memoryview({buf})"
 
     def r0_live(self, pc: int) -> bool:

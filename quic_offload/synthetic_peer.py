@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 
 from quic_offload.crypto import KeyTable, ReceivedPacket
 from quic_offload.embedded import EmbeddedOffload, start_embedded_offload
-from quic_offload.offload_abi import NO_PN, QoCid, QoKeys, QoRange, QoSnapshot, WakeReason
+from quic_offload.offload_abi import (
+    MAX_CONNS,
+    NO_PN,
+    QoCid,
+    QoKeys,
+    QoRange,
+    QoSnapshot,
+    WakeReason,
+)
 from quic_offload.offload_client import OffloadGeometry, ParkedConnection
 from uring.user_structs import encode_sockaddr
 
@@ -51,7 +59,7 @@ class SyntheticHarness:
         self.handed_over: list[tuple[bytes, tuple]] = []
         self.offload.client.add_socket(self.sock.fileno(),
                                        lambda data, addr: self.handed_over.append((data, addr)))
-        self.peer_keys = KeyTable(256)
+        self.peer_keys = KeyTable(MAX_CONNS)
         self.conns: list[SyntheticConnection] = []
 
     @property

@@ -126,12 +126,12 @@ static __always_inline void on_ack(struct qo_engine *eng, struct qo_stats *st,
 	c->n_peer_ack_ranges = n;
 	delay_ns = rx->ack_delay_us * 1000;
 	c->peer_ack_delay_ns = delay_ns;
-#pragma clang loop unroll(disable)
+	/* the whole array: constant offsets for the VM, and what is past n is never read */
+	__builtin_memcpy(c->peer_ack_ranges, rx->ack_ranges, sizeof(c->peer_ack_ranges));
+#pragma clang loop unroll(full)
 	for (i = 0; i < QO_MAX_PEER_ACK_RANGES; i++) {
-		if (i >= n)
-			break;
-		c->peer_ack_ranges[i] = rx->ack_ranges[i];
-		if (c->last_ping_pn != QO_NO_PN && c->last_ping_pn >= rx->ack_ranges[i].smallest &&
+		if (i < n && c->last_ping_pn != QO_NO_PN &&
+		    c->last_ping_pn >= rx->ack_ranges[i].smallest &&
 		    c->last_ping_pn <= rx->ack_ranges[i].largest)
 			acked = 1;
 	}
@@ -167,12 +167,12 @@ static __always_inline int on_datagram(struct io_uring_bpf_ctx *ctx, struct qo_e
 				       __u64 now)
 {
 	struct rx_head h;
-	struct qo_rx rx;
+	struct qo_rx *rx;
 	struct qo_cid_key key;
 	struct qo_conn *c;
 	__u64 buf, pkt;
 	__u32 name_cap = eng->config.name_cap, cid_len = eng->config.host_cid_len, *slotp, slot;
-	__u32 len, *owner;
+	__u32 len, *owner, zero = 0;
 	__s32 fd = (__s32)cqe->user_data;
 	__u8 first;
 	long verdict;
@@ -223,15 +223,19 @@ static __always_inline int on_datagram(struct io_uring_bpf_ctx *ctx, struct qo_e
 		goto pass;
 
 	/* the helper fills every output field: only the inputs are set here */
-	rx.largest_received = c->tx.n_ranges ? c->tx.ranges[0].largest : QO_NO_PN;
-	rx.dcid_len = cid_len;
-	rx.peer_ack_delay_exponent = c->peer_ack_delay_exponent;
-	verdict = bpf_quic_open(slot, pkt, len, &rx, sizeof(rx));
+	/* the verdict goes into a map value, which the VM reads field by field in place */
+	rx = bpf_map_lookup_elem(&qo_rx_result, &zero);
+	if (!rx)
+		goto pass;
+	rx->largest_received = c->tx.n_ranges ? c->tx.ranges[0].largest : QO_NO_PN;
+	rx->dcid_len = cid_len;
+	rx->peer_ack_delay_exponent = c->peer_ack_delay_exponent;
+	verdict = bpf_quic_open(slot, pkt, len, rx, sizeof(*rx));
 	if (verdict < 0) {
 		st->dropped_malformed++;
 		return 1;
 	}
-	switch (rx.status) {
+	switch (rx->status) {
 	case QO_RX_UNDECRYPTABLE:
 		if (bpf_quic_check_reset(slot, pkt, len) == 1) {
 			qo_wake(ctx, st, c, slot, QO_WAKE_STATELESS_RESET, 1, bid);
@@ -255,32 +259,32 @@ static __always_inline int on_datagram(struct io_uring_bpf_ctx *ctx, struct qo_e
 		st->datagrams_passed++;
 		return 0;
 	}
-	if (rx.status != QO_RX_CONTROL_ONLY) {
-		qo_wake(ctx, st, c, slot, rx.status == QO_RX_CLOSE ? QO_WAKE_CLOSED : QO_WAKE_DATA, 1,
+	if (rx->status != QO_RX_CONTROL_ONLY) {
+		qo_wake(ctx, st, c, slot, rx->status == QO_RX_CLOSE ? QO_WAKE_CLOSED : QO_WAKE_DATA, 1,
 			bid);
 		st->datagrams_passed++;
 		return 0;
 	}
-	if (!qo_ranges_add(&c->tx, rx.pn)) {
+	if (!qo_ranges_add(&c->tx, rx->pn)) {
 		st->dropped_duplicate++;
 		return 1;
 	}
-	if (rx.key_updated) {
+	if (rx->key_updated) {
 		c->key_update_ns = now;
 		st->key_updates++;
 	}
-	if (rx.pn == c->tx.ranges[0].largest) {
+	if (rx->pn == c->tx.ranges[0].largest) {
 		c->largest_received_ns = now;
 		/* RFC 9000 §17.4: the server echoes the spin bit, the client inverts it */
-		c->tx.spin = c->role ? rx.spin : !rx.spin;
+		c->tx.spin = c->role ? rx->spin : !rx->spin;
 	}
 	c->last_receive_ns = now;
 	c->packets_received++;
 	c->ack_pending = 1;
 	st->packets_received++;
-	if (rx.has_ack)
-		on_ack(eng, st, c, &rx, now);
-	if (rx.ack_eliciting && qo_send(ctx, eng, st, c, slot, QO_SEAL_ACK, now) == 0) {
+	if (rx->has_ack)
+		on_ack(eng, st, c, rx, now);
+	if (rx->ack_eliciting && qo_send(ctx, eng, st, c, slot, QO_SEAL_ACK, now) == 0) {
 		c->acks_sent++;
 		st->acks_sent++;
 	}

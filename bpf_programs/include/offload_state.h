@@ -18,6 +18,8 @@ BPF_MAP(qo_wheel, BPF_MAP_TYPE_ARRAY, __u32, __u32, QO_WHEEL_SLOTS);
 BPF_MAP(qo_sock_owner, BPF_MAP_TYPE_HASH, __s32, __u32, QO_MAX_CONNS);
 BPF_MAP(qo_engine_map, BPF_MAP_TYPE_ARRAY, __u32, struct qo_engine, 1);
 BPF_MAP(qo_stats_map, BPF_MAP_TYPE_ARRAY, __u32, struct qo_stats, 1);
+/* The open helper's verdict: a map value is cheaper for the VM to read than the stack. */
+BPF_MAP(qo_rx_result, BPF_MAP_TYPE_ARRAY, __u32, struct qo_rx, 1);
 /* Scratch space for structs too large for the 512-byte stack (one run at a time). */
 BPF_MAP(qo_scratch, BPF_MAP_TYPE_ARRAY, __u32, struct qo_park_record, 1);
 

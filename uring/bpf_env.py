@@ -12,11 +12,11 @@ engine the subclass as its ``env_factory``; the engine calls ``factory(engine)``
 from __future__ import annotations
 
 import random
+import time
 from typing import TYPE_CHECKING
 
 from uring.abi import (
     CQE_SIZE,
-    CQE_STRUCT,
     EBUSY,
     EFAULT,
     EINVAL,
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 _M64 = (1 << 64) - 1
 _M32 = 0xFFFFFFFF
 _sqe_unpack = SQE_STRUCT.unpack
-_cqe_pack = CQE_STRUCT.pack_into
 
 
 def _s32(value: int) -> int:
@@ -49,6 +48,15 @@ class EngineBpfEnv:
         self.n_cqs = engine.n_cqs
         self._pending: list[tuple] = []
         self._random = random.Random()
+        self._stats = engine.stats
+        self._cqs = engine.cqs
+        self._post = engine.post_cqe
+        from uring import engine as engine_module
+
+        if type(engine).now_ns is engine_module.Engine.now_ns and \
+                type(self).ktime_get_ns is EngineBpfEnv.ktime_get_ns:
+            # the engine's clock is plain CLOCK_MONOTONIC: programs call it directly
+            self.ktime_get_ns = time.monotonic_ns  # type: ignore[method-assign]
 
     # -- run bracketing (called by the engine around each program run) -----------------------
 
@@ -67,11 +75,12 @@ class EngineBpfEnv:
         ``-EINVAL`` for a wrong size, ``-EBUSY`` once the engine's queue is full."""
         if len(sqe) != SQE_SIZE:
             return -EINVAL
-        if len(self._pending) >= self.engine.max_helper_queue:
-            self.engine.stats.helper_submit_rejected += 1
+        pending = self._pending
+        if len(pending) >= self.engine.max_helper_queue:
+            self._stats.helper_submit_rejected += 1
             return -EBUSY
-        self._pending.append(_sqe_unpack(bytes(sqe)))
-        self.engine.stats.helper_sqes += 1
+        pending.append(_sqe_unpack(sqe))
+        self._stats.helper_sqes += 1
         return 0
 
     # -- helper 165: bpf_io_uring_emit_cqe ----------------------------------------------------
@@ -81,7 +90,7 @@ class EngineBpfEnv:
         CQ is full (the CQE is dropped and counted; CQ 0 never drops)."""
         if not 0 <= cq_idx < self.n_cqs:
             return -EINVAL
-        if self.engine.post_cqe(cq_idx, user_data & _M64, _s32(res), flags & _M32):
+        if self._post(cq_idx, user_data & _M64, _s32(res), flags & _M32):
             return 0
         return -EOVERFLOW
 
@@ -92,10 +101,10 @@ class EngineBpfEnv:
         ``-EINVAL`` for a bad CQ or an ``out`` shorter than a CQE."""
         if not 0 <= cq_idx < self.n_cqs or len(out) < CQE_SIZE:
             return -EINVAL
-        cqe = self.engine.reap_cqe(cq_idx)
-        if cqe is None:
+        if not self._cqs[cq_idx].pop_into(out):
             return -ENOENT
-        _cqe_pack(out, 0, *cqe)
+        if cq_idx == 0:
+            self.engine.after_cq0_reap()
         return 0
 
     # -- helper 167: bpf_copy_to_user, and bpf_copy_from_user ---------------------------------
@@ -103,19 +112,19 @@ class EngineBpfEnv:
     def copy_to_user(self, user_ptr: int, data: bytes) -> int:
         mem = self.mem
         n = len(data)
-        if not mem.contains(user_ptr, n) or (n and not user_ptr):
-            return -EFAULT
         off = user_ptr - mem.base
+        if off < 0 or off + n > mem.size or (n and not user_ptr):
+            return -EFAULT
         mem.view[off:off + n] = data
         return 0
 
     def copy_from_user(self, dst: memoryview, user_ptr: int) -> int:
         mem = self.mem
         n = len(dst)
-        if not mem.contains(user_ptr, n) or (n and not user_ptr):
+        off = user_ptr - mem.base
+        if off < 0 or off + n > mem.size or (n and not user_ptr):
             dst[:] = bytes(n)
             return -EFAULT
-        off = user_ptr - mem.base
         dst[:] = mem.view[off:off + n]
         return 0
 

@@ -6,6 +6,7 @@ them through the ops and the backend, and posts CQEs on the CQ each request name
 * the dispatcher and link chains (:mod:`uring.requests`, :mod:`uring.ops`);
 * the CQs: CQ 0 keeps an overflow list and never loses a CQE; extra CQs drop and count;
 * CQ watches: BPF requests waiting for ``wait_nr`` CQEs and TIMEOUTs waiting for a count;
+* the timers of TIMEOUT and LINK_TIMEOUT requests (:mod:`uring.timer_heap`);
 * the BPF program table (100 slots) and the helper environment programs call;
 * the provided-buffer rings registered by the application;
 * the backend (``io_uring`` or ``portable``) that performs the I/O.
@@ -22,14 +23,16 @@ and waits on the CQ's eventfd (like ``IORING_SETUP_SQPOLL``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import itertools
 import logging
 import os
 import select
-import struct
+import sys
 import threading
 import time
+import traceback
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -50,6 +53,7 @@ from uring.abi import (
     IORING_OP_LINK_TIMEOUT,
     IORING_OP_MSG_RING,
     IORING_OP_NOP,
+    IORING_OP_SENDMSG,
     IORING_SQ_CQ_OVERFLOW,
     IOSQE_ASYNC,
     IOSQE_BUFFER_SELECT,
@@ -63,7 +67,7 @@ from uring.backends import Backend, open_backend
 from uring.bpf_env import EngineBpfEnv
 from uring.buf_ring import BufRingConsumer, BufRingError
 from uring.engine_stats import EngineStats
-from uring.kernel_memory import KernelArena
+from uring.kernel_memory import InlineSendMsgs, KernelArena, KernelStructError
 from uring.program import BpfEnv, BpfProgram
 from uring.requests import (
     DONE,
@@ -77,19 +81,22 @@ from uring.requests import (
     ChainBuilder,
     Request,
 )
-from uring.ring_memory import SQ_HEAD, SQ_TAIL
 from uring.rings import CompletionQueue, RingRegion, SubmissionQueue
+from uring.timer_heap import TimerHeap
 
 log = logging.getLogger("uring.engine")
 
 _M32 = 0xFFFFFFFF
-_U32 = struct.Struct("<I")
-_u32_unpack = _U32.unpack_from
-_u32_pack = _U32.pack_into
 _sqe_unpack = SQE_STRUCT.unpack_from
+_monotonic_ns = time.monotonic_ns
+_heappush = heapq.heappush
 #: SQE flags the engine implements (FIXED_FILE and IO_DRAIN are refused with -EINVAL).
 _SUPPORTED_SQE_FLAGS = (IOSQE_IO_LINK | IOSQE_IO_HARDLINK | IOSQE_ASYNC
                         | IOSQE_CQE_SKIP_SUCCESS | IOSQE_BUFFER_SELECT)
+_UNSUPPORTED_SQE_FLAGS = ~_SUPPORTED_SQE_FLAGS
+#: SQE flags that send a SENDMSG down the normal path rather than the inline one: all but
+#: CQE_SKIP_SUCCESS and ASYNC (which the engine accepts and ignores everywhere).
+_NOT_INLINE_SEND = ~(IOSQE_CQE_SKIP_SUCCESS | IOSQE_ASYNC)
 #: Ops that finish immediately and need not be findable by ASYNC_CANCEL.
 _UNTRACKED = frozenset({IORING_OP_NOP, IORING_OP_MSG_RING, IORING_OP_ASYNC_CANCEL})
 #: While engine-side work keeps coming (BPF re-runs), poll the backend every this many passes.
@@ -140,8 +147,9 @@ class Engine:
         self.mem = region.user_memory()
         self.sq: SubmissionQueue = region.sq()
         self._sq_buf = region.view
-        self._sq_head_off = self.layout.sq_off + SQ_HEAD
-        self._sq_tail_off = self.layout.sq_off + SQ_TAIL
+        self._words = region.words  # ring indices: one aligned 32-bit access each
+        self._sq_head_word = self.sq.head_word
+        self._sq_tail_word = self.sq.tail_word
         self._sq_mask = self.layout.sq_entries - 1
         self._sqes_off = self.layout.sqes_off
         self.cqs: list[CompletionQueue] = [region.cq(i) for i in range(len(self.layout.cq_entries))]
@@ -169,6 +177,8 @@ class Engine:
         self._control: deque[list] = deque()
         self.programs: list[BpfProgram | None] = [None] * BPF_MAX_PROGRAMS
         self.buf_groups: dict[int, BufRingConsumer] = {}
+        self.timers = TimerHeap()
+        self._inline_sends = InlineSendMsgs(self.mem, self.arena)
 
         # file descriptors: the doorbell (also this ring's identity for MSG_RING) and one
         # eventfd per CQ, signalled when the CQ gains entries unless its
@@ -180,12 +190,15 @@ class Engine:
         self.backend: Backend = open_backend(backend) if isinstance(backend, str) else backend
         self.backend.bind(self, self.mem, self.arena)
         self.backend.add_wakeup_fd(self.ring_fd, self._drain_doorbell)
+        self._try_sendmsg = self.backend.try_sendmsg
+        self._backend_flushes = self.backend.defers_work
         self.env: BpfEnv = (env_factory or EngineBpfEnv)(self)
         if not callable(getattr(self.env, "take_submissions", None)):
             raise TypeError(f"env_factory produced {type(self.env).__name__}, which lacks "
                             f"take_submissions(); subclass uring.bpf_env.EngineBpfEnv")
 
         self._handlers = ops.HANDLERS
+        self._fire_timer = functools.partial(ops.timeout.on_timer, self)
         self._completers = ops.COMPLETERS
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -243,7 +256,7 @@ class Engine:
                         if wait_ns <= 0:
                             timed_out = True
                             break
-                    self.backend.wait(wait_ns)
+                    self._wait(wait_ns)
                     self._progress()
             if self._dirty:
                 self._signal()
@@ -271,7 +284,12 @@ class Engine:
         self.ring_doorbell()
         thread.join(timeout)
         if thread.is_alive():
-            raise RuntimeError(f"engine thread {thread.name} did not stop within {timeout}s")
+            frame = sys._current_frames().get(thread.ident or 0)
+            where = "".join(traceback.format_stack(frame)[-6:]) if frame is not None else "?"
+            log.error("event=engine_thread_stuck ring_fd=%d thread=%s", self.ring_fd,
+                      thread.name)
+            raise RuntimeError(f"engine thread {thread.name} did not stop within {timeout}s; "
+                               f"it is at:\n{where}")
         self._thread = None
         log.info("event=engine_thread_stopped ring_fd=%d", self.ring_fd)
 
@@ -379,15 +397,19 @@ class Engine:
     def _thread_main(self) -> None:
         try:
             busy_passes = 0
+            words = self._words
+            head_word = self._sq_head_word
+            tail_word = self._sq_tail_word
             with self._lock:
                 while not self._stopping:
-                    self._consume_sq(_M32)
+                    if words[tail_word] != words[head_word]:
+                        self._consume_sq(_M32)
                     self._progress()
-                    self._signal()
-                    busy = (self._rerun or self._inbox or self._control
-                            or self.sq.tail() != self.sq.head())
-                    if not busy:
-                        self.backend.wait(None)
+                    if self._dirty:
+                        self._signal()
+                    if not (self._rerun or self._inbox or self._control
+                            or words[tail_word] != words[head_word]):
+                        self._wait(None)
                         busy_passes = 0
                     else:
                         busy_passes += 1
@@ -449,7 +471,26 @@ class Engine:
         """Do every piece of work that needs no waiting."""
         if self._control or self._inbox or self._rerun or self._overflow:
             self._progress_slow()
-        self.backend.flush()
+        if self._backend_flushes:
+            self.backend.flush()
+        heap = self.timers.heap
+        if heap:
+            now = _monotonic_ns()
+            if heap[0][0] <= now:
+                self.timers.expire(now, self._fire_timer)
+
+    def _wait(self, timeout_ns: int | None) -> None:
+        """Block in the backend until I/O arrives, the earliest timer is due or ``timeout_ns``
+        passes; then fire the timers that are due."""
+        timers = self.timers
+        deadline = timers.next_deadline()
+        if deadline is not None:
+            until = deadline - _monotonic_ns()
+            if timeout_ns is None or until < timeout_ns:
+                timeout_ns = until if until > 0 else 0
+        self.backend.wait(timeout_ns)
+        if deadline is not None:
+            timers.expire(_monotonic_ns(), self._fire_timer)
 
     def _progress_slow(self) -> None:
         if self._control:
@@ -480,12 +521,12 @@ class Engine:
         if not dirty:
             return
         self._dirty = 0
-        idx = 0
-        while dirty:
-            if dirty & 1 and not self.cqs[idx].flags() & IORING_CQ_EVENTFD_DISABLED:
+        cqs = self.cqs
+        while dirty:  # highest dirty CQ first; one pass per CQ that gained entries
+            idx = dirty.bit_length() - 1
+            dirty ^= 1 << idx
+            if not cqs[idx].flags() & IORING_CQ_EVENTFD_DISABLED:
                 os.eventfd_write(self.cq_eventfds[idx], 1)
-            dirty >>= 1
-            idx += 1
 
     # =========================================================================================
     # Submission
@@ -493,9 +534,9 @@ class Engine:
 
     def _consume_sq(self, to_submit: int) -> int:
         buf = self._sq_buf
-        head_off = self._sq_head_off
-        head = _u32_unpack(buf, head_off)[0]
-        n = (_u32_unpack(buf, self._sq_tail_off)[0] - head) & _M32
+        words = self._words
+        head = words[self._sq_head_word]
+        n = (words[self._sq_tail_word] - head) & _M32
         if n > to_submit:
             n = to_submit
         if not n:
@@ -506,7 +547,7 @@ class Engine:
             sqes = [_sqe_unpack(buf, base + (head & mask) * SQE_SIZE)]
         else:
             sqes = [_sqe_unpack(buf, base + ((head + i) & mask) * SQE_SIZE) for i in range(n)]
-        _u32_pack(buf, head_off, (head + n) & _M32)  # the slots are free again
+        words[self._sq_head_word] = (head + n) & _M32  # the slots are free again
         self.stats.sqes_consumed += n
         self.submit_batch(sqes)
         return n
@@ -517,16 +558,21 @@ class Engine:
         outer = self._issuing
         self._issuing = True
         queue = self._issue_queue
+        n_cqs = self.n_cqs
         try:
             for sqe in sqes:
-                req = Request(sqe)
-                if chain is None and not req.flags & LINK_FLAGS and \
-                        req.opcode != IORING_OP_LINK_TIMEOUT:
-                    self._issue(req)
+                opcode = sqe[0]
+                flags = sqe[1]
+                if chain is None and not flags & LINK_FLAGS and opcode != IORING_OP_LINK_TIMEOUT:
+                    if opcode == IORING_OP_SENDMSG and not flags & _NOT_INLINE_SEND \
+                            and not sqe[2] and sqe[12] < n_cqs and self._send_inline(sqe):
+                        continue
+                    self._issue(Request(sqe))
                 else:
+                    req = Request(sqe)
                     if chain is None:
                         chain = ChainBuilder()
-                    ready = chain.add(req, req.opcode == IORING_OP_LINK_TIMEOUT)
+                    ready = chain.add(req, opcode == IORING_OP_LINK_TIMEOUT)
                     if ready is not None:
                         self._issue(ready)
                 while queue:
@@ -539,6 +585,22 @@ class Engine:
                     self._issue(queue.popleft())
         finally:
             self._issuing = outer
+
+    def _send_inline(self, sqe: tuple) -> bool:
+        """A SENDMSG outside any chain, sent right here as io_uring's inline issue does: no
+        request object, no tracking -- there is nothing left to find or cancel once the
+        call returns.  ``False`` when the socket is not ready (issue it normally)."""
+        try:
+            msghdr = self._inline_sends.kernel_msghdr(sqe[5])
+        except KernelStructError as exc:
+            self._post(sqe[12], sqe[8], -exc.errno, 0)
+            return True
+        res = self._try_sendmsg(sqe[3], msghdr, sqe[7])
+        if res is None:
+            return False
+        if res < 0 or not sqe[1] & IOSQE_CQE_SKIP_SUCCESS:
+            self._post(sqe[12], sqe[8], res, 0)
+        return True
 
     def _issue_soon(self, req: Request) -> None:
         """Issue ``req`` now, or right after the issue in progress (keeps the stack flat)."""
@@ -560,22 +622,10 @@ class Engine:
 
     def _issue(self, req: Request) -> None:
         req.state = ISSUED
-        if req.cq_idx >= self.n_cqs:
-            self.stats.invalid_cq_idx += 1
-            log.warning("event=invalid_cq_idx cq_idx=%d n_cqs=%d user_data=%d", req.cq_idx,
-                        self.n_cqs, req.user_data)
-            req.cq_idx = 0
-            self.complete(req, -EINVAL)
-            return
-        if req.prep_error:
-            self.complete(req, -req.prep_error)
-            return
-        if req.flags & ~_SUPPORTED_SQE_FLAGS:
-            self.complete(req, -EINVAL)
-            return
         handler = self._handlers.get(req.opcode)
-        if handler is None:
-            self.complete(req, -EINVAL)
+        if handler is None or req.cq_idx >= self.n_cqs or req.prep_error \
+                or req.flags & _UNSUPPORTED_SQE_FLAGS:
+            self._refuse(req)
             return
         if req.link_timeout is not None:
             ops.timeout.arm_link_timeout(self, req.link_timeout)
@@ -584,6 +634,19 @@ class Engine:
         # their handler runs, like BPF, track themselves earlier)
         if req.state != DONE and not req.tracked and req.opcode not in _UNTRACKED:
             self._track(req)
+
+    def _refuse(self, req: Request) -> None:
+        """Fail a request that cannot be issued, with the error the first problem calls for."""
+        if req.cq_idx >= self.n_cqs:
+            self.stats.invalid_cq_idx += 1
+            log.warning("event=invalid_cq_idx cq_idx=%d n_cqs=%d user_data=%d", req.cq_idx,
+                        self.n_cqs, req.user_data)
+            req.cq_idx = 0
+            self.complete(req, -EINVAL)
+        elif req.prep_error:
+            self.complete(req, -req.prep_error)
+        else:  # unsupported SQE flags, or an opcode nobody handles
+            self.complete(req, -EINVAL)
 
     # -- tracking for ASYNC_CANCEL ------------------------------------------------------------
 
@@ -661,12 +724,18 @@ class Engine:
             self._untrack(req)
         if failed or not req.flags & IOSQE_CQE_SKIP_SUCCESS:
             self._post(req.cq_idx, req.user_data, res, cflags, counted)
+        if req.link_timeout is not None or req.link is not None:
+            self._settle_links(req, failed)
+
+    def _settle_links(self, req: Request, failed: bool) -> None:
+        """After ``req`` completed: stop its link timeout, then start or cancel the rest of
+        its chain."""
         lt = req.link_timeout
         if lt is not None:
             req.link_timeout = None
             if lt.state != DONE:
                 if lt.state == ISSUED:
-                    self.backend.timer_cancel(lt)
+                    self.timers.cancel(lt)
                 self.complete(lt, -ECANCELED, failed=False, counted=False)
         nxt = req.link
         if nxt is not None:
@@ -705,7 +774,7 @@ class Engine:
         if wait == WAIT_IO:
             self.backend.cancel(target, done)
         elif wait == WAIT_TIMER:
-            self.backend.timer_cancel(target)
+            self.timers.cancel(target)
             self.complete(target, -ECANCELED)
             done(0)
         elif wait == WAIT_BPF:
@@ -770,6 +839,11 @@ class Engine:
             self._flush_overflow()
         return cqe
 
+    def after_cq0_reap(self) -> None:
+        """The engine side took a CQE from CQ 0: room for the overflow list, if any."""
+        if self._overflow:
+            self._flush_overflow()
+
     def cq_count(self, cq_idx: int) -> int:
         """Unreaped CQEs of ``cq_idx`` (CQ 0 includes its overflow list)."""
         return self._cq_count(cq_idx)
@@ -784,11 +858,14 @@ class Engine:
     def watch_ready(self, cq_idx: int, threshold: int, req: Request) -> None:
         """Re-run BPF request ``req`` once CQ ``cq_idx`` holds ``threshold`` unreaped CQEs
         (checked now, and whenever a CQE is posted there)."""
+        if self._cq_count(cq_idx) >= threshold:
+            req.watch = None
+            self._rerun.append(req)
+            return
         entry = [threshold, next(self._watch_seq), req]
         req.watch = entry
-        heapq.heappush(self._ready_watch[cq_idx], entry)
+        _heappush(self._ready_watch[cq_idx], entry)
         self._watched[cq_idx] = True
-        self._check_watches(cq_idx)
 
     def watch_count(self, cq_idx: int, count: int, req: Request) -> None:
         """Call the TIMEOUT count hook once ``count`` more counted CQEs reach ``cq_idx``."""

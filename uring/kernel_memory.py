@@ -10,6 +10,11 @@ without ``IORING_CQE_F_MORE``) because the kernel may read them until then.
 
 :class:`KernelArena` hands out fixed-size slots from a few large ctypes buffers so the hot
 path does not allocate; a msghdr with more iovecs than fit a slot gets a buffer of its own.
+
+:class:`InlineSendMsgs` serves sends that complete inside the call that issues them (a
+``sendmsg`` that succeeds at once): the kernel has stopped reading the copy when the call
+returns, so one copy per user msghdr is kept and reused for as long as the user's msghdr and
+its iovec hold the same values -- checked on every send with one ``unpack_from``.
 """
 
 from __future__ import annotations
@@ -39,8 +44,9 @@ UIO_MAXIOV = 1024
 _msghdr_unpack = MSGHDR_STRUCT.unpack_from
 _msghdr_pack = MSGHDR_STRUCT.pack_into
 #: a msghdr directly followed by its single iovec, packed in one call
-_MSGHDR_IOV1 = struct.Struct(MSGHDR_STRUCT.format + "QQ")
+MSGHDR_IOV1_STRUCT = _MSGHDR_IOV1 = struct.Struct(MSGHDR_STRUCT.format + "QQ")
 _msghdr_iov1_pack = _MSGHDR_IOV1.pack_into
+_msghdr_iov1_unpack = _MSGHDR_IOV1.unpack_from
 _iovec_unpack = struct.Struct("<QQ").unpack_from
 _iovecs_cache: dict[int, struct.Struct] = {}
 _U32 = struct.Struct("<I")
@@ -187,17 +193,14 @@ def build_kernel_msg(mem: UserMemory, arena: KernelArena, user_msghdr: int, *,
         if ioff < 0 or ioff + IOVEC_SIZE > size:
             raise KernelStructError(EFAULT, f"msg_iov {iov:#x} outside user memory")
         ibase, ilen = _iovec_unpack(mem.view, ioff)
-        if ilen:
-            if ibase - base < 0 or ibase - base + ilen > size:
-                raise KernelStructError(EFAULT, f"iov_base {ibase:#x}+{ilen} outside user memory")
-            ibase += delta
-        else:
-            ibase = 0
         handle = arena.alloc()
         kaddr = arena.addresses[handle]
         chunk, soff = arena.chunk_view(handle)
-        _msghdr_iov1_pack(chunk, soff, name, namelen, kaddr + MSGHDR_SIZE, 1, control,
-                          controllen, 0, ibase, ilen)
+        try:
+            _pack_msg1(chunk, soff, kaddr, mem, name, namelen, control, controllen, ibase, ilen)
+        except KernelStructError:
+            arena.free(handle)
+            raise
         return KernelMsg(kaddr, user_msghdr, namelen, controllen, arena, handle, None)
     if iovlen > UIO_MAXIOV:
         raise KernelStructError(EMSGSIZE, f"msg_iovlen {iovlen} exceeds {UIO_MAXIOV}")
@@ -236,3 +239,102 @@ def build_kernel_msg(mem: UserMemory, arena: KernelArena, user_msghdr: int, *,
     if iovlen:
         _iovecs_struct(iovlen).pack_into(chunk, soff + MSGHDR_SIZE, *iovecs)
     return KernelMsg(kaddr, user_msghdr, namelen, controllen, owner, handle, own)
+
+
+def _pack_msg1(chunk: memoryview, soff: int, kaddr: int, mem: UserMemory, name: int,
+               namelen: int, control: int, controllen: int, ibase: int, ilen: int) -> None:
+    """Pack a kernel msghdr with one iovec at ``chunk[soff:]`` (real address ``kaddr``);
+    ``name`` and ``control`` are already real addresses (or 0), ``ibase`` is a user address."""
+    if ilen:
+        off = ibase - mem.base
+        if off < 0 or off + ilen > mem.size:
+            raise KernelStructError(EFAULT, f"iov_base {ibase:#x}+{ilen} outside user memory")
+        ibase = mem.real_base + off
+    else:
+        ibase = 0
+    _msghdr_iov1_pack(chunk, soff, name, namelen, kaddr + MSGHDR_SIZE, 1, control, controllen,
+                      0, ibase, ilen)
+
+
+class InlineSendMsgs:
+    """Kernel msghdrs for sends that finish inside the issuing call, one per user msghdr.
+
+    :meth:`kernel_msghdr` reads the user's msghdr together with the iovec right behind it
+    (the layout :class:`~uring.user_structs.UserMsg` and the offload's send slots use) in one
+    ``unpack_from``; when every field is what the cached copy was built from, the copy is
+    returned as it is, otherwise it is rebuilt in place with the usual checks.  Any other
+    layout gets a fresh copy per send.  The copy may be rewritten by the next call, so it is
+    only for a ``sendmsg`` that returns before anything else runs -- never for an operation
+    the kernel keeps.  At most ``capacity`` copies are kept (then the cache starts over).
+    """
+
+    __slots__ = ("mem", "arena", "capacity", "_entries", "_scratch")
+
+    def __init__(self, mem: UserMemory, arena: KernelArena, capacity: int = 2048) -> None:
+        self.mem = mem
+        self.arena = arena
+        self.capacity = capacity
+        #: user msghdr address -> [user fields the copy was built from, real address, handle]
+        self._entries: dict[int, list] = {}
+        self._scratch: KernelMsg | None = None
+
+    def kernel_msghdr(self, user_msghdr: int) -> int:
+        """Real address of a kernel msghdr mirroring the one at ``user_msghdr``; raises
+        :class:`KernelStructError` (``errno`` to post) for a bad pointer inside it."""
+        mem = self.mem
+        off = user_msghdr - mem.base
+        entry = self._entries.get(user_msghdr)
+        if off >= 0 and off + _MSGHDR_IOV1.size <= mem.size:
+            fields = _msghdr_iov1_unpack(mem.view, off)
+            if entry is not None and entry[0] == fields:
+                return entry[1]
+            if fields[3] == 1 and fields[2] == user_msghdr + MSGHDR_SIZE:
+                return self._rebuild(user_msghdr, fields, entry)
+        # another layout: a one-off copy, released on the next call
+        if self._scratch is not None:
+            self._scratch.release()
+            self._scratch = None
+        kmsg = build_kernel_msg(mem, self.arena, user_msghdr)
+        self._scratch = kmsg
+        return kmsg.addr
+
+    def _rebuild(self, user_msghdr: int, fields: tuple, entry: list | None) -> int:
+        mem = self.mem
+        arena = self.arena
+        name, namelen, _iov, _iovlen, control, controllen, _flags, ibase, ilen = fields
+        base = mem.base
+        size = mem.size
+        if namelen:
+            if name - base < 0 or name - base + namelen > size:
+                raise KernelStructError(EFAULT, f"msg_name {name:#x}+{namelen} outside user "
+                                                f"memory")
+            name += mem.real_base - base
+        else:
+            name = 0
+        if controllen:
+            if control - base < 0 or control - base + controllen > size:
+                raise KernelStructError(
+                    EFAULT, f"msg_control {control:#x}+{controllen} outside user memory")
+            control += mem.real_base - base
+        else:
+            control = 0
+        if entry is None:
+            if len(self._entries) >= self.capacity:
+                self.clear()
+            handle = arena.alloc()
+            entry = [None, arena.addresses[handle], handle]
+            self._entries[user_msghdr] = entry
+        entry[0] = None  # not valid until packed
+        chunk, soff = arena.chunk_view(entry[2])
+        _pack_msg1(chunk, soff, entry[1], mem, name, namelen, control, controllen, ibase, ilen)
+        entry[0] = fields
+        return entry[1]
+
+    def clear(self) -> None:
+        """Forget every copy and give the memory back."""
+        for entry in self._entries.values():
+            self.arena.free(entry[2])
+        self._entries.clear()
+        if self._scratch is not None:
+            self._scratch.release()
+            self._scratch = None

@@ -54,6 +54,10 @@ _syscall.argtypes = [_c_long] * 7
 _syscall.restype = _c_long
 
 
+#: the bare ctypes ``sendmsg``: -1 on failure, errno in ``ctypes.get_errno()`` (hot paths)
+raw_sendmsg = _sendmsg
+
+
 def sendmsg(fd: int, msghdr: int, flags: int) -> int:
     ret = _sendmsg(fd, msghdr, flags)
     return ret if ret >= 0 else -_get_errno()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import struct
 
 from uring.abi import (
     BUF_SIZE,
@@ -34,7 +33,6 @@ from uring.rings import CompletionQueue, RingRegion
 from uring.user_allocator import UserAllocator
 from uring.user_memory import UserMemory
 
-_U32 = struct.Struct("<I")
 _M32 = 0xFFFFFFFF
 
 
@@ -55,8 +53,9 @@ class Ring:
         self._sq = sq
         self._sq_entries = sq.entries
         self._sq_mask = sq.mask
-        self._sq_head_off = self.layout.sq_off
-        self._sq_tail_off = self.layout.sq_off + 4
+        self._words = region.words  # ring indices: one aligned 32-bit access each
+        self._sq_head_word = sq.head_word
+        self._sq_tail_word = sq.tail_word
         self._sqes_off = self.layout.sqes_off
         self._sq_tail = sq.tail()
         self._queued = 0
@@ -104,7 +103,7 @@ class Ring:
     # -- SQ -----------------------------------------------------------------------------------
 
     def sq_space_left(self) -> int:
-        head = _U32.unpack_from(self._view, self._sq_head_off)[0]
+        head = self._words[self._sq_head_word]
         return self._sq_entries - ((self._sq_tail - head) & _M32)
 
     def queue(self, sqe: Sqe) -> None:
@@ -123,7 +122,7 @@ class Ring:
         self._queued += 1
 
     def _slot_check(self) -> None:
-        head = _U32.unpack_from(self._view, self._sq_head_off)[0]
+        head = self._words[self._sq_head_word]
         if (self._sq_tail - head) & _M32 >= self._sq_entries:
             raise SubmissionQueueFull(
                 f"SQ full ({self._sq_entries} entries queued or in the engine); call submit()")
@@ -133,7 +132,7 @@ class Ring:
         on CQ ``cq_idx``.  Returns the number submitted (``-ETIME`` if a pure wait timed out)."""
         n = self._queued
         if n:
-            _U32.pack_into(self._view, self._sq_tail_off, self._sq_tail)
+            self._words[self._sq_tail_word] = self._sq_tail
             self._queued = 0
         return self.engine.enter(n, wait_nr, cq_idx, timeout)
 
@@ -186,7 +185,7 @@ class Ring:
     def _flush_overflow(self) -> bool:
         """If CQEs wait on CQ 0's overflow list, let the engine move them in (like liburing's
         flush when ``IORING_SQ_CQ_OVERFLOW`` is set).  ``True`` if it was needed."""
-        if _U32.unpack_from(self._view, self.layout.sq_off + 16)[0] & IORING_SQ_CQ_OVERFLOW:
+        if self._sq.flags() & IORING_SQ_CQ_OVERFLOW:
             self.engine.enter(0, 0)
             return True
         return False

@@ -1,13 +1,12 @@
-"""What the engine asks of a backend: do I/O, keep timers, wait, and report back.
+"""What the engine asks of a backend: do I/O, wait, and report back.
 
-The engine owns request semantics (links, CQ routing, skip-success, BPF requests); a backend
-only performs single operations and tells the engine how each ended, through three callbacks
-on the object given to :meth:`Backend.bind`:
+The engine owns request semantics (links, CQ routing, skip-success, BPF requests) and its
+timers (:mod:`uring.timer_heap`); a backend only performs single operations and tells the
+engine how each ended, through two callbacks on the object given to :meth:`Backend.bind`:
 
 * ``on_io_done(req, res, cqe_flags)`` -- an operation's final result;
 * ``on_io_more(req, res, cqe_flags)`` -- one result of a multishot operation that goes on
-  (the backend sets ``IORING_CQE_F_MORE`` in ``cqe_flags``);
-* ``on_timer(req)`` -- a timer armed with :meth:`Backend.timer_arm` expired.
+  (the backend sets ``IORING_CQE_F_MORE`` in ``cqe_flags``).
 
 Pointers handed to a backend are real addresses (see :mod:`uring.kernel_memory`).  Results are
 what the kernel would post: a byte count, or a negative errno.
@@ -15,15 +14,26 @@ what the kernel would post: a byte count, or a negative errno.
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from uring import libc
 
 if TYPE_CHECKING:
     from uring.buf_ring import BufRingConsumer
     from uring.kernel_memory import KernelArena, KernelMsg
     from uring.requests import Request
     from uring.user_memory import UserMemory
+
+
+_MSG_DONTWAIT = int(socket.MSG_DONTWAIT)
+_sendmsg = libc.raw_sendmsg
+_get_errno = ctypes.get_errno
+_NEG_EAGAIN = -errno.EAGAIN
 
 
 class BackendUnavailable(OSError):
@@ -34,6 +44,9 @@ class Backend(ABC):
     """One way of performing I/O for an engine."""
 
     name: str = "?"
+    #: whether :meth:`flush` has anything to do (a backend that starts every operation the
+    #: moment it is issued and reports results from :meth:`wait` only says ``False``)
+    defers_work: bool = True
 
     @abstractmethod
     def bind(self, engine: object, mem: UserMemory, arena: KernelArena) -> None:
@@ -66,15 +79,18 @@ class Backend(ABC):
         """Cancel an operation started here: it completes with ``-ECANCELED`` (through
         ``on_io_done``) and ``done`` receives 0, ``-ENOENT`` or ``-EALREADY``."""
 
-    # -- timers -------------------------------------------------------------------------------
-
-    @abstractmethod
-    def timer_arm(self, req: Request, deadline_ns: int) -> None:
-        """Call ``on_timer(req)`` once the monotonic clock reaches ``deadline_ns``."""
-
-    @abstractmethod
-    def timer_cancel(self, req: Request) -> bool:
-        """Disarm ``req``'s timer; ``False`` if it already fired (or was never armed)."""
+    def try_sendmsg(self, fd: int, msghdr: int, msg_flags: int) -> int | None:
+        """Send at once without blocking, as io_uring first tries every send inline: the
+        result (bytes sent or ``-errno``), or ``None`` when the socket is not ready and the
+        caller must issue the operation normally.  A caller that asked for ``MSG_DONTWAIT``
+        gets ``-EAGAIN`` instead of ``None``.  ``msghdr`` is a real address."""
+        res = _sendmsg(fd, msghdr, msg_flags | _MSG_DONTWAIT)
+        if res >= 0:
+            return res
+        res = -_get_errno()
+        if res == _NEG_EAGAIN and not msg_flags & _MSG_DONTWAIT:
+            return None
+        return res
 
     # -- provided-buffer rings ----------------------------------------------------------------
 
@@ -97,7 +113,7 @@ class Backend(ABC):
     @abstractmethod
     def wait(self, timeout_ns: int | None) -> None:
         """Block until at least one event was delivered or ``timeout_ns`` passed (``None``:
-        no limit, 0: just poll)."""
+        no limit, 0: just poll).  The engine passes its earliest timer deadline here."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -3,7 +3,9 @@
 Nothing here knows about the engine: it packs SQEs into the kernel's SQ, publishes the tail,
 calls ``io_uring_enter`` and reads CQEs back, like liburing's ``queue.c``/``setup.c``.  The
 same store-then-publish ordering as :mod:`uring.rings` applies (x86-64 TSO; the kernel side
-uses acquire/release).
+uses acquire/release), and the same rule: the SQ tail and the CQ head are stored, and the
+kernel's indices loaded, as single aligned 32-bit accesses -- the kernel may post a CQE from
+another context (an io-wq worker) while this thread moves the head.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from uring.abi import (
     IORING_OFF_CQ_RING,
     IORING_OFF_SQ_RING,
     IORING_OFF_SQES,
+    IORING_SQ_CQ_OVERFLOW,
     SQE_SIZE,
     SQE_STRUCT,
     TIMESPEC_STRUCT,
@@ -93,13 +96,15 @@ class KernelRing:
             raise
         assert IORING_OFF_CQ_RING  # single mmap: the CQ ring shares the SQ ring's mapping
         rings = self._rings
-        self._sq_head = sq_head
-        self._sq_tail = sq_tail
+        # the ring's header words: every index access is one aligned 32-bit load or store
+        self._words = memoryview(rings)[:cq_cqes].cast("I")
+        self._sq_head = sq_head >> 2
+        self._sq_tail = sq_tail >> 2
         self.sq_mask = _u32_unpack(rings, sq_mask)[0]
-        self._sq_flags = sq_flags
+        self._sq_flags = sq_flags >> 2
         self._sq_dropped = sq_dropped
-        self._cq_head = cq_head
-        self._cq_tail = cq_tail
+        self._cq_head = cq_head >> 2
+        self._cq_tail = cq_tail >> 2
         self.cq_mask = _u32_unpack(rings, cq_mask)[0]
         self._cq_overflow = cq_overflow
         self._cq_cqes = cq_cqes
@@ -107,7 +112,7 @@ class KernelRing:
         # identity SQ index array, written once
         for i in range(self.sq_entries):
             _u32_pack(rings, sq_array + 4 * i, i)
-        self._local_tail = _u32_unpack(rings, sq_tail)[0]
+        self._local_tail = self._words[self._sq_tail]
         self._pending = 0
         # getevents argument with its timespec, for waits with a timeout
         self._ts = ctypes.create_string_buffer(TIMESPEC_STRUCT.size)
@@ -126,9 +131,8 @@ class KernelRing:
     def push(self, opcode: int, flags: int, ioprio: int, fd: int, off: int, addr: int,
              length: int, op_flags: int, user_data: int, buf_index: int = 0) -> bool:
         """Queue one SQE; ``False`` when the SQ is full (submit first)."""
-        rings = self._rings
         tail = self._local_tail
-        if (tail - _u32_unpack(rings, self._sq_head)[0]) & _M32 >= self.sq_entries:
+        if (tail - self._words[self._sq_head]) & _M32 >= self.sq_entries:
             return False
         _sqe_pack(self._sqes, (tail & self.sq_mask) * SQE_SIZE, opcode, flags, ioprio, fd,
                   off, addr, length, op_flags, user_data, buf_index, 0, 0, 0)
@@ -136,16 +140,18 @@ class KernelRing:
         self._pending += 1
         return True
 
-    def enter(self, min_complete: int = 0, timeout_ns: int | None = None) -> int:
+    def enter(self, min_complete: int = 0, timeout_ns: int | None = None, *,
+              getevents: bool = False) -> int:
         """Publish queued SQEs and call ``io_uring_enter``; waits for ``min_complete`` CQEs
-        (at most ``timeout_ns``).  Returns the syscall's result (``-ETIME`` on timeout,
-        ``-EINTR`` on a signal)."""
-        _u32_pack(self._rings, self._sq_tail, self._local_tail)
+        (at most ``timeout_ns``).  ``getevents`` with no wait still runs the kernel's
+        completion side (pending task work, moving overflowed CQEs into the ring).  Returns
+        the syscall's result (``-ETIME`` on timeout, ``-EINTR`` on a signal)."""
+        self._words[self._sq_tail] = self._local_tail
         to_submit = self._pending
         flags = 0
         arg = 0
         argsz = 0
-        if min_complete:
+        if min_complete or getevents:
             flags = IORING_ENTER_GETEVENTS
             if timeout_ns is not None:
                 flags |= IORING_ENTER_EXT_ARG
@@ -167,18 +173,29 @@ class KernelRing:
 
     # -- CQ -----------------------------------------------------------------------------------
 
+    def cq_ready(self) -> int:
+        """CQEs the kernel has posted and :meth:`reap` has not taken yet."""
+        words = self._words
+        return (words[self._cq_tail] - words[self._cq_head]) & _M32
+
+    def cq_overflowed(self) -> bool:
+        """Whether CQEs wait in the kernel's overflow list (``IORING_SQ_CQ_OVERFLOW``); an
+        ``enter(getevents=True)`` moves them into the ring."""
+        return bool(self._words[self._sq_flags] & IORING_SQ_CQ_OVERFLOW)
+
     def reap(self) -> list[tuple[int, int, int]]:
         """Every CQE the kernel has posted, oldest first."""
-        rings = self._rings
-        head = _u32_unpack(rings, self._cq_head)[0]
-        tail = _u32_unpack(rings, self._cq_tail)[0]
+        words = self._words
+        head = words[self._cq_head]
+        tail = words[self._cq_tail]
         if head == tail:
             return []
+        rings = self._rings
         mask = self.cq_mask
         base = self._cq_cqes
         n = (tail - head) & _M32
         out = [_cqe_unpack(rings, base + ((head + i) & mask) * CQE_SIZE) for i in range(n)]
-        _u32_pack(rings, self._cq_head, tail)
+        words[self._cq_head] = tail
         return out
 
     def cq_overflow(self) -> int:
@@ -196,6 +213,7 @@ class KernelRing:
         if self.closed:
             return
         self.closed = True
+        self._words.release()
         self._sqes.close()
         self._rings.close()
         os.close(self.fd)

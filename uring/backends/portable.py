@@ -11,28 +11,30 @@ profile blocks it).  It reproduces what the kernel ring does for each op:
   kernel's ``io_uring_recvmsg_out`` layout into it; a dry ring ends the request with
   ``-ENOBUFS``;
 * READ/WRITE on regular files run synchronously (they never block on readiness); on other
-  files they wait for readiness first;
-* timers are a heap of deadlines on the monotonic clock.
+  files they wait for readiness first.
+
+Timers belong to the engine (:mod:`uring.timer_heap`): it hands its earliest deadline to
+:meth:`PortableBackend.wait` as the epoll timeout.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
-import heapq
-import itertools
 import os
 import select
 import socket
 import stat
-import time
+import struct
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from uring import libc
 from uring.abi import (
+    BUF_RING_TAIL_OFFSET,
+    BUF_SIZE,
+    BUF_STRUCT,
     EAGAIN,
     EALREADY,
     ECANCELED,
@@ -43,11 +45,11 @@ from uring.abi import (
     IORING_CQE_F_BUFFER,
     IORING_CQE_F_MORE,
     MSGHDR_SIZE,
-    MSGHDR_STRUCT,
     RECVMSG_OUT_SIZE,
     RECVMSG_OUT_STRUCT,
 )
 from uring.backends.base import Backend
+from uring.kernel_memory import MSGHDR_IOV1_STRUCT
 
 if TYPE_CHECKING:
     from uring.buf_ring import BufRingConsumer
@@ -60,7 +62,12 @@ _EPOLLIN = int(select.EPOLLIN)
 _EPOLLOUT = int(select.EPOLLOUT)
 _EPOLLERRS = int(select.EPOLLERR | select.EPOLLHUP)
 _MSG_DONTWAIT = int(socket.MSG_DONTWAIT)
-_RECVMSG_OUT_PACK = RECVMSG_OUT_STRUCT.pack_into
+_recvmsg_out_pack = RECVMSG_OUT_STRUCT.pack_into
+_msg1_pack = MSGHDR_IOV1_STRUCT.pack_into
+_msg1_unpack = MSGHDR_IOV1_STRUCT.unpack_from
+_buf_unpack = BUF_STRUCT.unpack_from
+_u16_unpack = struct.Struct("<H").unpack_from
+_NEG_EAGAIN = -EAGAIN
 #: Datagrams a multishot receive takes per readiness event before yielding to other work.
 _MULTISHOT_BATCH = 32
 _MULTI_FLAGS = IORING_CQE_F_BUFFER | IORING_CQE_F_MORE
@@ -90,7 +97,10 @@ class _Parked:
 
 
 class _MultishotState:
-    __slots__ = ("kmsg", "group", "scratch", "scratch_addr", "scratch_view", "scratch_off")
+    """A multishot receive's scratch msghdr (engine memory) and what shapes each buffer."""
+
+    __slots__ = ("kmsg", "group", "scratch", "scratch_addr", "scratch_view", "scratch_off",
+                 "namelen", "controllen", "header")
 
     def __init__(self, kmsg: KernelMsg, group: BufRingConsumer, scratch: int, scratch_addr: int,
                  scratch_view: memoryview, scratch_off: int) -> None:
@@ -100,12 +110,16 @@ class _MultishotState:
         self.scratch_addr = scratch_addr
         self.scratch_view = scratch_view
         self.scratch_off = scratch_off
+        self.namelen = kmsg.namelen
+        self.controllen = kmsg.controllen
+        self.header = RECVMSG_OUT_SIZE + kmsg.namelen + kmsg.controllen
 
 
 class PortableBackend(Backend):
     """epoll + timer heap implementation of :class:`~uring.backends.base.Backend`."""
 
     name = "portable"
+    defers_work = False
 
     def __init__(self) -> None:
         self._epoll = select.epoll()
@@ -114,8 +128,6 @@ class PortableBackend(Backend):
         self._writers: dict[int, deque[_Parked]] = {}
         self._registered: dict[int, int] = {}
         self._wakeups: dict[int, Callable[[], None]] = {}
-        self._timers: list[list] = []
-        self._seq = itertools.count()
         # parked operations by id(request), for cancel
         self._parked_index: dict[int, _Parked] = {}
         self._closed = False
@@ -123,7 +135,6 @@ class PortableBackend(Backend):
     def bind(self, engine: object, mem: UserMemory, arena: KernelArena) -> None:
         self._on_done = engine.on_io_done  # type: ignore[attr-defined]
         self._on_more = engine.on_io_more  # type: ignore[attr-defined]
-        self._on_timer = engine.on_timer  # type: ignore[attr-defined]
         self._mem = mem
         self._arena = arena
 
@@ -211,47 +222,57 @@ class PortableBackend(Backend):
         """Receive what is queued; ``True`` if the request goes on waiting for more."""
         state: _MultishotState = parked.arg  # type: ignore[assignment]
         group = state.group
-        kmsg = state.kmsg
         mem = self._mem
+        view = mem.view
+        mem_base = mem.base
+        mem_size = mem.size
+        real_base = mem.real_base
+        ring_off = group.ring_off
+        tail_off = ring_off + BUF_RING_TAIL_OFFSET
+        mask = group.mask
+        head = group.head
+        tail = _u16_unpack(view, tail_off)[0]
         fd = parked.fd
         flags = parked.flags | _MSG_DONTWAIT
-        namelen = kmsg.namelen
-        controllen = kmsg.controllen
-        header = RECVMSG_OUT_SIZE + namelen + controllen
+        namelen = state.namelen
+        controllen = state.controllen
+        header = state.header
+        scratch_view = state.scratch_view
+        scratch_off = state.scratch_off
+        scratch_addr = state.scratch_addr
+        iov_addr = scratch_addr + MSGHDR_SIZE
+        recvmsg = libc.recvmsg
+        on_more = self._on_more
+        req = parked.req
         for _ in range(_MULTISHOT_BATCH):
-            entry = group.peek()
-            if entry is None:
-                self._finish(parked, -ENOBUFS)
-                return False
-            addr, blen, bid = entry
-            if blen < header or not mem.contains(addr, blen):
-                group.consume()
+            if head == tail:
+                tail = _u16_unpack(view, tail_off)[0]
+                if head == tail:
+                    self._finish(parked, -ENOBUFS)
+                    return False
+            addr, blen, bid, _ = _buf_unpack(view, ring_off + (head & mask) * BUF_SIZE)
+            off = addr - mem_base
+            if blen < header or off < 0 or off + blen > mem_size:
+                group.head = head = (head + 1) & 0xFFFF
                 self._finish(parked, -EFAULT)
                 return False
-            real = mem.real_address(addr, blen)
+            real = real_base + off
             payload_cap = blen - header
-            MSGHDR_STRUCT.pack_into(
-                state.scratch_view, state.scratch_off,
-                real + RECVMSG_OUT_SIZE if namelen else 0, namelen,
-                state.scratch_addr + MSGHDR_SIZE, 1,
-                real + RECVMSG_OUT_SIZE + namelen if controllen else 0, controllen, 0)
-            ctypes.c_uint64.from_address(state.scratch_addr + MSGHDR_SIZE).value = real + header
-            ctypes.c_uint64.from_address(state.scratch_addr + MSGHDR_SIZE + 8).value = payload_cap
-            res = libc.recvmsg(fd, state.scratch_addr, flags)
-            if res == -EAGAIN:
-                if parked.flags & _MSG_DONTWAIT:
-                    self._finish(parked, res)
-                    return False
-                return True
+            _msg1_pack(scratch_view, scratch_off,
+                       real + RECVMSG_OUT_SIZE if namelen else 0, namelen, iov_addr, 1,
+                       real + RECVMSG_OUT_SIZE + namelen if controllen else 0, controllen, 0,
+                       real + header, payload_cap)
+            res = recvmsg(fd, scratch_addr, flags)
             if res < 0:
+                if res == _NEG_EAGAIN and not parked.flags & _MSG_DONTWAIT:
+                    return True
                 self._finish(parked, res)
                 return False
-            group.consume()
-            out_namelen, out_controllen, out_flags = _scratch_results(state.scratch_addr)
-            off = addr - mem.base
-            _RECVMSG_OUT_PACK(mem.view, off, out_namelen, out_controllen, res, out_flags)
-            used = header + min(res, payload_cap)
-            self._on_more(parked.req, used, _MULTI_FLAGS | (bid << IORING_CQE_BUFFER_SHIFT))
+            group.head = head = (head + 1) & 0xFFFF
+            out = _msg1_unpack(scratch_view, scratch_off)
+            _recvmsg_out_pack(view, off, out[1], out[5], res, out[6])
+            on_more(req, header + (res if res < payload_cap else payload_cap),
+                    _MULTI_FLAGS | (bid << IORING_CQE_BUFFER_SHIFT))
             if not parked.alive:  # cancelled from inside the completion
                 return False
         return True
@@ -339,45 +360,6 @@ class PortableBackend(Backend):
             return _nonblocking(libc.read, parked.fd, buf, nbytes, offset)
         return _nonblocking(libc.write, parked.fd, buf, nbytes, offset)
 
-    # -- timers -------------------------------------------------------------------------------
-
-    def timer_arm(self, req: Request, deadline_ns: int) -> None:
-        entry = [deadline_ns, next(self._seq), req, True]
-        req.timer = entry
-        heapq.heappush(self._timers, entry)
-
-    def timer_cancel(self, req: Request) -> bool:
-        entry = req.timer
-        req.timer = None
-        if entry is None or not entry[3]:
-            return False
-        entry[3] = False
-        return True
-
-    def _fire_timers(self) -> None:
-        timers = self._timers
-        now = time.monotonic_ns()
-        while timers and timers[0][0] <= now:
-            entry = heapq.heappop(timers)
-            if entry[3]:
-                entry[3] = False
-                req = entry[2]
-                if req.timer is entry:
-                    req.timer = None
-                self._on_timer(req)
-
-    def _next_timeout(self, timeout_ns: int | None) -> float:
-        timers = self._timers
-        while timers and not timers[0][3]:
-            heapq.heappop(timers)
-        if timers:
-            until = max(0, timers[0][0] - time.monotonic_ns())
-            timeout_ns = until if timeout_ns is None else min(timeout_ns, until)
-        if timeout_ns is None:
-            return -1
-        # epoll has millisecond resolution: round up so a timer never fires early
-        return (timeout_ns + 999_999) // 1_000_000 / 1000
-
     # -- buffer rings: the engine's consumer reads user memory directly ------------------------
 
     def buf_ring_register(self, group: BufRingConsumer) -> None:
@@ -393,31 +375,25 @@ class PortableBackend(Backend):
         self._epoll.register(fd, _EPOLLIN)
 
     def flush(self) -> None:
-        if self._timers:
-            self._fire_timers()
+        pass  # every operation is started the moment it is issued
 
     def wait(self, timeout_ns: int | None) -> None:
-        timeout = self._next_timeout(timeout_ns)
+        if timeout_ns is None:
+            timeout = -1.0
+        else:
+            # epoll has millisecond resolution: round up so a timer never fires early
+            timeout = (timeout_ns + 999_999) // 1_000_000 / 1000 if timeout_ns > 0 else 0.0
         try:
             events = self._epoll.poll(timeout)
         except InterruptedError:
-            events = []
+            return
         for fd, ev in events:
             self._ready(fd, ev)
-        if self._timers:
-            self._fire_timers()
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             self._epoll.close()
-
-
-def _scratch_results(addr: int) -> tuple[int, int, int]:
-    namelen = ctypes.c_uint32.from_address(addr + 8).value
-    controllen = ctypes.c_uint64.from_address(addr + 40).value
-    flags = ctypes.c_int32.from_address(addr + 48).value
-    return namelen, controllen, flags
 
 
 def _nonblocking(call: Callable[[int, int, int, int], int], fd: int, buf: int, nbytes: int,

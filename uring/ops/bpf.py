@@ -82,27 +82,33 @@ def run(engine: Engine, req: Request) -> None:
         try:
             queued = env.take_submissions()  # type: ignore[attr-defined]
             if queued:
-                engine.submit_batch(queued)
-                engine.drain_issue_queue()
+                engine.submit_batch(queued)  # issues everything, chain successors included
         finally:
             engine.in_bpf = False
     req.state = ISSUED
+    if error is None:
+        _, wait_nr, wait_idx = _ctx_unpack(ctx)
+        if wait_nr and wait_idx < engine.n_cqs:
+            stats.bpf_rearms += 1
+            req.wait = WAIT_BPF
+            engine.watch_ready(wait_idx, wait_nr, req)
+            return
+    _settle(engine, req, program, error, wait_nr if error is None else 0,
+            wait_idx if error is None else 0)
+
+
+def _settle(engine: Engine, req: Request, program: BpfProgram, error: BpfRunError | None,
+            wait_nr: int, wait_idx: int) -> None:
+    """The run did not re-arm: the request completes (0, the fault's errno or -EINVAL)."""
     if error is not None:
-        stats.bpf_faults += 1
+        engine.stats.bpf_faults += 1
         log.warning("event=bpf_run_failed program=%s user_data=%d errno=%d reason=%r",
                     program.name, req.user_data, error.errno, str(error))
         engine.complete(req, -error.errno)
-        return
-    _, wait_nr, wait_idx = _ctx_unpack(ctx)
-    if not wait_nr:
-        stats.bpf_completed += 1
+    elif not wait_nr:
+        engine.stats.bpf_completed += 1
         engine.complete(req, 0)
-        return
-    if wait_idx >= engine.n_cqs:
+    else:
         log.warning("event=bpf_bad_wait_idx program=%s user_data=%d wait_idx=%d n_cqs=%d",
                     program.name, req.user_data, wait_idx, engine.n_cqs)
         engine.complete(req, -EINVAL)
-        return
-    stats.bpf_rearms += 1
-    req.wait = WAIT_BPF
-    engine.watch_ready(wait_idx, wait_nr, req)

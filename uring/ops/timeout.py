@@ -10,7 +10,9 @@ TIMEOUT (``addr`` -> ``__kernel_timespec``, ``len`` must be 1, ``off`` = count):
   CLOCK_BOOTTIME / CLOCK_REALTIME with those flags (converted to the monotonic clock when
   armed);
 * ``IORING_TIMEOUT_MULTISHOT``: fires every interval, posting ``-ETIME`` with
-  ``IORING_CQE_F_MORE``; ``off`` is then the number of shots (0: until cancelled).
+  ``IORING_CQE_F_MORE``; ``off`` is then the number of shots (0: until cancelled).  Each shot
+  is re-armed one interval after it fired, as the kernel does, so a late shot delays the
+  next ones rather than being followed by a burst.
 
 LINK_TIMEOUT guards the request linked before it; it is armed when that request is issued
 (see :mod:`uring.requests` for the outcome rules).  The expiry result is ``-ETIME`` when the
@@ -19,6 +21,7 @@ guarded request was cancelled, or the cancel's error (``-EALREADY``) when it cou
 
 from __future__ import annotations
 
+import struct
 import time
 from typing import TYPE_CHECKING
 
@@ -45,6 +48,7 @@ _CLOCKS = IORING_TIMEOUT_BOOTTIME | IORING_TIMEOUT_REALTIME
 _TIMEOUT_FLAGS = (IORING_TIMEOUT_ABS | _CLOCKS | IORING_TIMEOUT_ETIME_SUCCESS
                   | IORING_TIMEOUT_MULTISHOT)
 _LINK_TIMEOUT_FLAGS = IORING_TIMEOUT_ABS | _CLOCKS
+_timespec_unpack = struct.Struct("<qq").unpack_from
 
 
 class _BadTimeout(Exception):
@@ -53,7 +57,7 @@ class _BadTimeout(Exception):
 
 
 class TimeoutState:
-    """What an armed TIMEOUT remembers between expiries."""
+    """What an armed multishot TIMEOUT remembers between expiries."""
 
     __slots__ = ("flags", "interval_ns", "deadline_ns", "shots", "fired")
 
@@ -90,23 +94,36 @@ def _deadline(engine: Engine, req: Request, allowed: int) -> tuple[int, int]:
 
 
 def issue_timeout(engine: Engine, req: Request) -> None:
+    flags = req.op_flags
+    if not flags and req.len == 1:
+        # the common case, a relative single-shot timeout: read the timespec in place
+        mem = engine.mem
+        off = req.addr - mem.base
+        if 0 <= off <= mem.size - 16:
+            sec, nsec = _timespec_unpack(mem.view, off)
+            if sec >= 0 and 0 <= nsec < 1_000_000_000:
+                req.wait = WAIT_TIMER
+                if req.off:
+                    engine.watch_count(req.cq_idx, req.off, req)
+                engine.timers.arm(req, engine.now_ns() + sec * 1_000_000_000 + nsec)
+                return
     try:
         deadline, interval = _deadline(engine, req, _TIMEOUT_FLAGS)
     except _BadTimeout as exc:
         engine.complete(req, -exc.errno)
         return
-    flags = req.op_flags
     multishot = bool(flags & IORING_TIMEOUT_MULTISHOT)
-    req.io = TimeoutState(flags, interval, deadline, req.off if multishot else 0)
+    if multishot:
+        req.io = TimeoutState(flags, interval, deadline, req.off)
     req.wait = WAIT_TIMER
     if req.off and not multishot:
         engine.watch_count(req.cq_idx, req.off, req)
-    engine.backend.timer_arm(req, deadline)
+    engine.timers.arm(req, deadline)
 
 
 def on_count_reached(engine: Engine, req: Request) -> None:
     """Enough CQEs were posted: the TIMEOUT completes with 0 before its time."""
-    engine.backend.timer_cancel(req)
+    engine.timers.cancel(req)
     engine.complete(req, 0)
 
 
@@ -117,16 +134,19 @@ def on_timer(engine: Engine, req: Request) -> None:
     if req.opcode == IORING_OP_LINK_TIMEOUT:
         _link_timeout_fired(engine, req)
         return
-    state: TimeoutState = req.io  # type: ignore[assignment]
-    if state.flags & IORING_TIMEOUT_MULTISHOT:
+    flags = req.op_flags
+    if flags & IORING_TIMEOUT_MULTISHOT:
+        state: TimeoutState = req.io  # type: ignore[assignment]
         state.fired += 1
         if not state.shots or state.fired < state.shots:
             engine.post_cqe_uncounted(req.cq_idx, req.user_data, -ETIME, IORING_CQE_F_MORE)
-            state.deadline_ns += state.interval_ns
-            engine.backend.timer_arm(req, state.deadline_ns)
+            # the next shot counts from now, as the kernel re-arms it: a late shot shifts the
+            # ones after it instead of firing the missed ones back to back
+            state.deadline_ns = engine.now_ns() + state.interval_ns
+            engine.timers.arm(req, state.deadline_ns)
             return
     req.watch = None
-    engine.complete(req, -ETIME, failed=not state.flags & IORING_TIMEOUT_ETIME_SUCCESS,
+    engine.complete(req, -ETIME, failed=not flags & IORING_TIMEOUT_ETIME_SUCCESS,
                     counted=False)
 
 
@@ -152,7 +172,7 @@ def arm_link_timeout(engine: Engine, lt: Request) -> None:
         return
     lt.state = ISSUED
     lt.wait = WAIT_TIMER
-    engine.backend.timer_arm(lt, deadline)
+    engine.timers.arm(lt, deadline)
 
 
 def _link_timeout_fired(engine: Engine, lt: Request) -> None:

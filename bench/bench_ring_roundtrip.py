@@ -4,7 +4,11 @@ Measured side by side in one run (same process, same machine state):
 
 * NOP, one at a time: queue one SQE, enter, reap its CQE (the full round trip);
 * NOP, batches of 256: queue 256, one enter, reap 256 (per-op cost when batched);
-* SENDMSG of a 40-byte UDP datagram to 127.0.0.1, one per enter and in batches of 64;
+* SENDMSG of a 40-byte UDP datagram to 127.0.0.1, one per enter and in batches of 64 -- the
+  engine sends it inline, as io_uring first tries to;
+* the same batch with ``IOSQE_CQE_SKIP_SUCCESS`` (no CQE at all: the offload's keepalive
+  sends), and with ``IOSQE_ASYNC``, which keeps the send off the inline path: on ``io_uring``
+  it crosses the kernel ring, one SQE and one CQE per send;
 * the floor: a plain ``socket.sendto`` loop sending the same datagram.
 
 Prints microseconds per operation and the ratio to the floor.  Bounded: every section runs
@@ -20,7 +24,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from uring.abi import prep_nop, prep_sendmsg
+from uring.abi import IOSQE_ASYNC, IOSQE_CQE_SKIP_SUCCESS, prep_nop, prep_sendmsg
 from uring.backends import io_uring_available
 from uring.ring import Ring
 from uring.user_structs import UserMsg
@@ -42,12 +46,15 @@ def timed(label: str, ops: int, max_seconds: float, step: Callable[[], int]) -> 
     return per_op
 
 
-def drain(sock: socket.socket) -> None:
+def drain(sock: socket.socket) -> int:
+    got = 0
     try:
         while True:
             sock.recv(2048)
+            got += 1
     except BlockingIOError:
         pass
+    return got
 
 
 def bench_backend(name: str, ops: int, max_seconds: float, dest: tuple,
@@ -95,12 +102,48 @@ def bench_backend(name: str, ops: int, max_seconds: float, dest: tuple,
             drain(rx)
             return 64
 
+        skip = prep_sendmsg(tx.fileno(), msg.msghdr, user_data=3,
+                            flags=IOSQE_CQE_SKIP_SUCCESS).pack()
+
+        def skip_batch() -> int:
+            # No CQE comes back for a successful send, so a trailing NOP marks the end of
+            # the batch (SQEs are processed in order) and the receiver confirms all 64.
+            for _ in range(64):
+                ring.queue_bytes(skip)
+            ring.queue_bytes(nop)
+            ring.submit(1)
+            got = ring.reap_raw(0)
+            assert len(got) == 1 and got[0][0] == 1, got
+            received, deadline = drain(rx), time.monotonic() + 5
+            while received < 64 and time.monotonic() < deadline:
+                received += drain(rx)
+            assert received == 64, received
+            return 64
+
+        async_send = prep_sendmsg(tx.fileno(), msg.msghdr, user_data=4,
+                                  flags=IOSQE_ASYNC).pack()
+
+        def async_batch() -> int:
+            for _ in range(64):
+                ring.queue_bytes(async_send)
+            ring.submit(64, timeout=5)
+            got = ring.reap_raw(0)
+            assert len(got) == 64 and got[0][1] == 40, got[:1]
+            drain(rx)
+            return 64
+
         drain(rx)
         results["send_one"] = timed(f"{name}: SENDMSG 40 B, 1 per enter", ops, max_seconds,
                                     send_one)
         drain(rx)
         results["send_batch"] = timed(f"{name}: SENDMSG 40 B, batch of 64", ops, max_seconds,
                                       send_batch)
+        drain(rx)
+        results["skip_batch"] = timed(f"{name}: SENDMSG + SKIP_SUCCESS, batch of 64", ops,
+                                      max_seconds, skip_batch)
+        drain(rx)
+        results["async_batch"] = timed(f"{name}: SENDMSG + ASYNC, batch of 64", ops,
+                                       max_seconds, async_batch)
         drain(rx)
     return results
 
@@ -154,6 +197,8 @@ def main() -> None:
     for name, r in table.items():
         print(f"  {name:<9} SENDMSG 1/enter vs sendto: {r['send_one'] / floor_one:5.2f}x   "
               f"SENDMSG batch 64 vs sendto: {r['send_batch'] / floor_batch:5.2f}x   "
+              f"SKIP_SUCCESS batch vs sendto: {r['skip_batch'] / floor_batch:5.2f}x   "
+              f"ASYNC batch vs sendto: {r['async_batch'] / floor_batch:5.2f}x   "
               f"NOP batch vs NOP single: {r['nop_batch'] / r['nop_one']:5.2f}x")
     if len(table) == 2:
         p, k = table["portable"], table["io_uring"]

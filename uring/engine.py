@@ -95,8 +95,8 @@ _SUPPORTED_SQE_FLAGS = (IOSQE_IO_LINK | IOSQE_IO_HARDLINK | IOSQE_ASYNC
                         | IOSQE_CQE_SKIP_SUCCESS | IOSQE_BUFFER_SELECT)
 _UNSUPPORTED_SQE_FLAGS = ~_SUPPORTED_SQE_FLAGS
 #: SQE flags that send a SENDMSG down the normal path rather than the inline one: all but
-#: CQE_SKIP_SUCCESS and ASYNC (which the engine accepts and ignores everywhere).
-_NOT_INLINE_SEND = ~(IOSQE_CQE_SKIP_SUCCESS | IOSQE_ASYNC)
+#: CQE_SKIP_SUCCESS.  IOSQE_ASYNC asks io_uring not to try inline, so it counts too.
+_NOT_INLINE_SEND = ~IOSQE_CQE_SKIP_SUCCESS
 #: Ops that finish immediately and need not be findable by ASYNC_CANCEL.
 _UNTRACKED = frozenset({IORING_OP_NOP, IORING_OP_MSG_RING, IORING_OP_ASYNC_CANCEL})
 #: While engine-side work keeps coming (BPF re-runs), poll the backend every this many passes.

@@ -202,6 +202,7 @@ class Engine:
         self._completers = ops.COMPLETERS
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._rung = False  # set when the doorbell is drained; the thread then looks again
         with _registry_lock:
             _registry[self.ring_fd] = weakref.ref(self)
         log.info("event=engine_created ring_fd=%d backend=%s sq=%d cqs=%s user_memory=%d",
@@ -402,12 +403,16 @@ class Engine:
             tail_word = self._sq_tail_word
             with self._lock:
                 while not self._stopping:
+                    self._rung = False
                     if words[tail_word] != words[head_word]:
                         self._consume_sq(_M32)
                     self._progress()
                     if self._dirty:
                         self._signal()
-                    if not (self._rerun or self._inbox or self._control
+                    # a doorbell drained during this pass (a flush can dispatch its wakeup)
+                    # may have been the only notice of new work or of stop(): look again
+                    # rather than sleep on it
+                    if not (self._rung or self._rerun or self._inbox or self._control
                             or words[tail_word] != words[head_word]):
                         self._wait(None)
                         busy_passes = 0
@@ -424,6 +429,7 @@ class Engine:
             raise
 
     def _drain_doorbell(self) -> None:
+        self._rung = True
         with contextlib.suppress(BlockingIOError):
             os.eventfd_read(self.ring_fd)
 

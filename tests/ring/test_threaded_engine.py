@@ -103,3 +103,42 @@ def test_timeout_completes_and_stop_returns_to_synchronous_mode(
     ring.queue(prep_nop(user_data=2))
     ring.submit(1, timeout=5)
     assert ring.reap_cqe().user_data == 2
+
+
+def test_stop_drained_by_a_flush_before_the_sleep_still_stops(
+        make_ring: Callable[..., Ring]) -> None:
+    """stop()'s doorbell can be read by a flush in the middle of a pass (io_uring delivers the
+    wakeup as a CQE the flush dispatches), after the pass looked at the stop flag: the thread
+    must look again instead of sleeping on a doorbell that will not ring twice."""
+    ring = make_ring(threaded=True)
+    engine = ring.engine
+    if not engine._backend_flushes:
+        pytest.skip("this backend drains the doorbell only while it waits")
+    in_flush, rung = threading.Event(), threading.Event()
+    original_flush, original_doorbell = engine.backend.flush, engine.ring_doorbell
+    armed = True
+
+    def flush() -> None:
+        nonlocal armed
+        if armed and threading.current_thread() is engine._thread:
+            armed = False
+            in_flush.set()
+            assert rung.wait(5)
+            kernel = engine.backend.ring  # type: ignore[attr-defined]
+            for _ in range(500):  # the wakeup CQE is posted on this thread's syscall exit
+                if kernel.cq_ready():
+                    break
+                threading.Event().wait(0.002)
+        original_flush()
+
+    def doorbell() -> None:
+        original_doorbell()
+        if in_flush.is_set():
+            rung.set()
+
+    engine.backend.flush = flush  # type: ignore[method-assign]
+    engine.ring_doorbell = doorbell  # type: ignore[method-assign]
+    original_doorbell()  # wake the thread for one pass, which stops inside its flush
+    assert in_flush.wait(5)
+    engine.stop(timeout=2)
+    assert not engine.threaded

@@ -51,6 +51,10 @@ DEMO_ALPN = "quic-offload-echo"
 CONNECT_TIMEOUT = 10.0
 #: How long one echo request may wait for its answer (seconds).
 REQUEST_TIMEOUT = 5.0
+#: When the requests are due but some end has not parked yet, look again this much later...
+REQUEST_RECHECK = 0.1
+#: ...but send them anyway once this share of the duration has passed.
+REQUEST_LATEST = 0.8
 #: Handshakes in flight at once (each costs a signature and a few round trips).
 CONNECT_CONCURRENCY = 32
 #: Closing every connection at the end gives up after this long (seconds).
@@ -755,6 +759,15 @@ class DemoRun:
         self.sides.requests_ok += 1
         self.sides.request_latencies.append(self.loop.time() - start)
 
+    def _ends_still_parking(self, elapsed: float) -> bool:
+        """Whether some offloaded end has not parked yet and the run has time to wait for it
+        (up to :data:`REQUEST_LATEST` of the duration, so the requests still finish)."""
+        duration = self.options.duration
+        if duration and elapsed >= duration * REQUEST_LATEST:
+            return False
+        now = sample(self.sides, self.options, elapsed)
+        return now["parked"] < now["offloaded_ends"]
+
     # -- the observation loop ---------------------------------------------------------------
 
     async def observe(self, request_at: float | None) -> dict[str, Any]:
@@ -767,10 +780,15 @@ class DemoRun:
             if duration and elapsed >= duration:
                 break
             if request_at is not None and elapsed >= request_at:
-                request_at = None
-                self.progress.say(f"[{elapsed:5.1f}s] sending {self.options.requests} echo "
-                                  "request(s) on random connections")
-                self.send_requests()
+                if self._ends_still_parking(elapsed):
+                    # a slow start (a loaded machine, a distant peer) left ends unparked:
+                    # the requests are there to show a resume, so give them a moment more
+                    request_at = elapsed + REQUEST_RECHECK
+                else:
+                    request_at = None
+                    self.progress.say(f"[{elapsed:5.1f}s] sending {self.options.requests} "
+                                      "echo request(s) on random connections")
+                    self.send_requests()
             if elapsed >= next_draw:
                 self.progress.update(live_line(sample(self.sides, self.options, elapsed)))
                 next_draw += 1.0

@@ -1,8 +1,5 @@
-"""Fixtures of the ring-engine suite: every test runs once per backend.
-
-``backend`` is parametrized over ``portable`` and ``io_uring``; the io_uring run is skipped,
-with the reason (``-ra`` prints it), only where ``io_uring_setup`` is refused.
-"""
+"""Fixtures of the ring-engine suite: every test runs once per backend through
+``make_ring``, which builds on the top-level ``backend`` fixture."""
 
 from __future__ import annotations
 
@@ -14,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from uring.backends import io_uring_available
 from uring.program import BpfProgram
 from uring.ring import Ring
 
@@ -33,18 +29,6 @@ def _import_programs() -> object:
 
 
 _programs = _import_programs()
-
-BACKENDS = ("portable", "io_uring")
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    if request.param == "io_uring":
-        ok, reason = io_uring_available()
-        if not ok:
-            pytest.skip(f"io_uring backend unavailable here: {reason}")
-    return request.param
-
 
 @pytest.fixture
 def make_ring(backend: str) -> Iterator[Callable[..., Ring]]:

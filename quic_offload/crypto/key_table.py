@@ -482,34 +482,12 @@ class KeyTable:
             raise self._slot_error(slot) from None
         if slot < 0:
             raise self._slot_error(slot)
-        if (
-            largest_acked is not None
-            and 0 < packet_number - largest_acked < 128
-            and entry.next_send_pn <= packet_number <= _PN_MAX
-            and not min_packet_size
-            and len(dcid) <= MAX_CID_LENGTH
-        ):
+        if largest_acked is not None and not min_packet_size:
             # 1-byte packet number: PING + 2 PADDING, and the sample is the AEAD tag
-            if tx is None:
-                tx = self._send_state(entry)
-            else:
-                entry.used = True
-            first = tx.first | 0x20 if spin else tx.first
-            truncated = packet_number & 0xFF
-            header = _BYTE[first] + dcid + _BYTE[truncated]
-            sealed = tx.encrypt((tx.iv ^ packet_number).to_bytes(12), _PING_1, header)
-            entry.next_send_pn = packet_number + 1
-            mask = tx.mask(sealed[3:19])
-            packet = b"".join(
-                (_BYTE[first ^ (mask[0] & 0x1F)], dcid, _BYTE[truncated ^ mask[1]], sealed)
-            )
-            if out is None:
-                return packet
-            end = offset + len(packet)
-            if offset < 0 or end > len(out):
-                raise _does_not_fit(packet, offset)
-            out[offset:end] = packet
-            return end - offset
+            sealed = self._seal_short_pn1(entry, tx, dcid, packet_number, largest_acked,
+                                          _PING_1, spin, out, offset)
+            if sealed is not None:
+                return sealed
         pn_length = _pn_length(packet_number, largest_acked)
         if min_packet_size:
             payload = ping_payload(pn_length, len(dcid), min_packet_size)
@@ -517,6 +495,37 @@ class KeyTable:
             payload = _PING_PAYLOADS[pn_length]
         first = (0x60 if spin else 0x40) | (pn_length - 1)
         return self._seal_short(entry, first, dcid, packet_number, pn_length, payload, out, offset)
+
+    def _seal_short_pn1(self, entry: _Slot, tx: _SendState | None, dcid: bytes,
+                        packet_number: int, largest_acked: int, payload: bytes, spin: bool,
+                        out: bytearray | memoryview | None, offset: int) -> bytes | int | None:
+        """The common keepalive case, sealed without the general path's bookkeeping: a
+        1-byte packet number and a payload long enough that the header-protection sample
+        falls inside it.  ``None`` when the packet needs the general path."""
+        if not (0 < packet_number - largest_acked < 128
+                and entry.next_send_pn <= packet_number <= _PN_MAX
+                and len(dcid) <= MAX_CID_LENGTH):
+            return None
+        if tx is None:
+            tx = self._send_state(entry)
+        else:
+            entry.used = True
+        first = tx.first | 0x20 if spin else tx.first
+        truncated = packet_number & 0xFF
+        header = _BYTE[first] + dcid + _BYTE[truncated]
+        sealed = tx.encrypt((tx.iv ^ packet_number).to_bytes(12), payload, header)
+        entry.next_send_pn = packet_number + 1
+        mask = tx.mask(sealed[3:19])
+        packet = b"".join(
+            (_BYTE[first ^ (mask[0] & 0x1F)], dcid, _BYTE[truncated ^ mask[1]], sealed)
+        )
+        if out is None:
+            return packet
+        end = offset + len(packet)
+        if offset < 0 or end > len(out):
+            raise _does_not_fit(packet, offset)
+        out[offset:end] = packet
+        return end - offset
 
     def seal_ack(
         self,
@@ -560,34 +569,12 @@ class KeyTable:
         )
         if ping:
             payload += b"\x01"
-        if (
-            largest_acked is not None
-            and 0 < packet_number - largest_acked < 128
-            and entry.next_send_pn <= packet_number <= _PN_MAX
-            and not min_packet_size
-            and len(dcid) <= MAX_CID_LENGTH
-        ):
+        if largest_acked is not None and not min_packet_size:
             # 1-byte packet number; an ACK frame is >= 5 bytes, so no padding is needed
-            if tx is None:
-                tx = self._send_state(entry)
-            else:
-                entry.used = True
-            first = tx.first | 0x20 if spin else tx.first
-            truncated = packet_number & 0xFF
-            header = _BYTE[first] + dcid + _BYTE[truncated]
-            sealed = tx.encrypt((tx.iv ^ packet_number).to_bytes(12), payload, header)
-            entry.next_send_pn = packet_number + 1
-            mask = tx.mask(sealed[3:19])
-            packet = b"".join(
-                (_BYTE[first ^ (mask[0] & 0x1F)], dcid, _BYTE[truncated ^ mask[1]], sealed)
-            )
-            if out is None:
-                return packet
-            end = offset + len(packet)
-            if offset < 0 or end > len(out):
-                raise _does_not_fit(packet, offset)
-            out[offset:end] = packet
-            return end - offset
+            sealed = self._seal_short_pn1(entry, tx, dcid, packet_number, largest_acked,
+                                          payload, spin, out, offset)
+            if sealed is not None:
+                return sealed
         pn_length = _pn_length(packet_number, largest_acked)
         minimum = (
             min_payload_length(pn_length, len(dcid), min_packet_size)

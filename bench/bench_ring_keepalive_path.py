@@ -30,10 +30,11 @@ Bounded by ``--datagrams`` and ``--max-seconds``; loopback only.
 from __future__ import annotations
 
 import argparse
-import socket
 import struct
 import threading
 import time
+
+from loopback_udp import udp_pair
 
 from uring.abi import (
     IORING_CQE_F_BUFFER,
@@ -146,95 +147,79 @@ def engine_cpu_ns(ring: Ring) -> int:
 
 def measure_engine(backend: str, tick: float, per_tick: int, datagrams: int,
                    max_seconds: float) -> dict[str, float]:
-    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    rx.bind(("127.0.0.1", 0))
-    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    tx.bind(("127.0.0.1", 0))
-    try:
-        with Ring.create(backend=backend, sq_entries=256, cq_entries=(64, 64, 1024, 64),
-                         user_memory=4 << 20) as ring:
-            buf_ring = ring.setup_buf_ring(0, 512, 256)
-            recv_msg = UserMsg(ring.alloc, 0)
-            recv_sqe = prep_recvmsg_multishot(rx.fileno(), recv_msg.msghdr, 0, user_data=7,
-                                              cq_idx=2).pack()
-            sends, iov_lens = [], []
-            for i in range(SLOTS):
-                msg = UserMsg(ring.alloc, 64)
-                msg.set_datagram(PAYLOAD, rx.getsockname())
-                sends.append(prep_sendmsg(tx.fileno(), msg.msghdr, user_data=i, cq_idx=3,
-                                          flags=IOSQE_CQE_SKIP_SUCCESS).pack())
-                iov_lens.append(msg.iov + 8)
-            timeout_sqe = (prep_timeout(ring.timespec(tick), user_data=9, cq_idx=1).pack()
-                           if tick else None)
-            rx_prog = RxProgram(buf_ring, recv_sqe, closed_loop=not tick)
-            tick_prog = TickProgram(sends, iov_lens, timeout_sqe, per_tick, datagrams, rx_prog)
-            totals = {"programs": 0}
-            timed_run(tick_prog, totals)
-            timed_run(rx_prog, totals)
-            ring.register_bpf(0, tick_prog)
-            ring.register_bpf(1, rx_prog)
-            ring.engine.start()
-            ring.queue_bytes(recv_sqe)
-            ring.queue(prep_bpf(1, user_data=1))
-            ring.submit()
-            time.sleep(0.05)
-            cpu0 = engine_cpu_ns(ring)
-            start = time.perf_counter()
-            ring.queue(prep_bpf(0, user_data=2))
-            ring.submit()
-            deadline = start + max_seconds
-            while rx_prog.received < datagrams and time.perf_counter() < deadline:
-                time.sleep(0.01)
-            cpu = engine_cpu_ns(ring) - cpu0
-            received = max(rx_prog.received, 1)
-            engine_us = cpu / received / 1e3
-            programs_us = totals["programs"] / received / 1e3
-            ring.engine.stop()
-            assert tick_prog.failed == 0, f"{tick_prog.failed} sends failed"
-            return {"received": rx_prog.received, "engine": engine_us, "programs": programs_us,
-                    "ring": engine_us - programs_us}
-    finally:
-        rx.close()
-        tx.close()
+    with udp_pair() as (rx, tx, _), Ring.create(
+            backend=backend, sq_entries=256, cq_entries=(64, 64, 1024, 64),
+            user_memory=4 << 20) as ring:
+        buf_ring = ring.setup_buf_ring(0, 512, 256)
+        recv_msg = UserMsg(ring.alloc, 0)
+        recv_sqe = prep_recvmsg_multishot(rx.fileno(), recv_msg.msghdr, 0, user_data=7,
+                                          cq_idx=2).pack()
+        sends, iov_lens = [], []
+        for i in range(SLOTS):
+            msg = UserMsg(ring.alloc, 64)
+            msg.set_datagram(PAYLOAD, rx.getsockname())
+            sends.append(prep_sendmsg(tx.fileno(), msg.msghdr, user_data=i, cq_idx=3,
+                                      flags=IOSQE_CQE_SKIP_SUCCESS).pack())
+            iov_lens.append(msg.iov + 8)
+        timeout_sqe = (prep_timeout(ring.timespec(tick), user_data=9, cq_idx=1).pack()
+                       if tick else None)
+        rx_prog = RxProgram(buf_ring, recv_sqe, closed_loop=not tick)
+        tick_prog = TickProgram(sends, iov_lens, timeout_sqe, per_tick, datagrams, rx_prog)
+        totals = {"programs": 0}
+        timed_run(tick_prog, totals)
+        timed_run(rx_prog, totals)
+        ring.register_bpf(0, tick_prog)
+        ring.register_bpf(1, rx_prog)
+        ring.engine.start()
+        ring.queue_bytes(recv_sqe)
+        ring.queue(prep_bpf(1, user_data=1))
+        ring.submit()
+        time.sleep(0.05)
+        cpu0 = engine_cpu_ns(ring)
+        start = time.perf_counter()
+        ring.queue(prep_bpf(0, user_data=2))
+        ring.submit()
+        deadline = start + max_seconds
+        while rx_prog.received < datagrams and time.perf_counter() < deadline:
+            time.sleep(0.01)
+        cpu = engine_cpu_ns(ring) - cpu0
+        received = max(rx_prog.received, 1)
+        engine_us = cpu / received / 1e3
+        programs_us = totals["programs"] / received / 1e3
+        ring.engine.stop()
+        assert tick_prog.failed == 0, f"{tick_prog.failed} sends failed"
+        return {"received": rx_prog.received, "engine": engine_us, "programs": programs_us,
+                "ring": engine_us - programs_us}
 
 
 def measure_floor(tick: float, per_tick: int, datagrams: int, max_seconds: float) -> float:
     """CPU per datagram of a thread making the same syscalls on the same schedule."""
-    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    rx.bind(("127.0.0.1", 0))
-    rx.setblocking(False)
-    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    tx.bind(("127.0.0.1", 0))
-    dest = rx.getsockname()
-    buf = bytearray(256)
-    result: list[float] = []
+    with udp_pair(rx_blocking=False) as (rx, tx, dest):
+        buf = bytearray(256)
+        result: list[float] = []
 
-    def worker() -> None:
-        cpu0 = time.thread_time_ns()
-        done = 0
-        stop = time.monotonic() + max_seconds
-        next_tick = time.monotonic_ns()
-        while done < datagrams and time.monotonic() < stop:
-            if tick:
-                next_tick += int(tick * 1e9)
-                delay = next_tick - time.monotonic_ns()
-                if delay > 0:
-                    time.sleep(delay / 1e9)
-            n = min(per_tick, datagrams - done)
-            for _ in range(n):
-                tx.sendto(PAYLOAD, dest)
-            for _ in range(n):
-                rx.recv_into(buf)
-            done += n
-        result.append((time.thread_time_ns() - cpu0) / max(done, 1) / 1e3)
+        def worker() -> None:
+            cpu0 = time.thread_time_ns()
+            done = 0
+            stop = time.monotonic() + max_seconds
+            next_tick = time.monotonic_ns()
+            while done < datagrams and time.monotonic() < stop:
+                if tick:
+                    next_tick += int(tick * 1e9)
+                    delay = next_tick - time.monotonic_ns()
+                    if delay > 0:
+                        time.sleep(delay / 1e9)
+                n = min(per_tick, datagrams - done)
+                for _ in range(n):
+                    tx.sendto(PAYLOAD, dest)
+                for _ in range(n):
+                    rx.recv_into(buf)
+                done += n
+            result.append((time.thread_time_ns() - cpu0) / max(done, 1) / 1e3)
 
-    thread = threading.Thread(target=worker)
-    thread.start()
-    thread.join()
-    rx.close()
-    tx.close()
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join()
     return result[0]
 
 

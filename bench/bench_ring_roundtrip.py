@@ -24,6 +24,8 @@ import socket
 import time
 from collections.abc import Callable
 
+from loopback_udp import udp_pair
+
 from uring.abi import IOSQE_ASYNC, IOSQE_CQE_SKIP_SUCCESS, prep_nop, prep_sendmsg
 from uring.backends import io_uring_available
 from uring.ring import Ring
@@ -156,58 +158,50 @@ def main() -> None:
     parser.add_argument("--backends", default="portable,io_uring")
     args = parser.parse_args()
 
-    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    rx.bind(("127.0.0.1", 0))
-    rx.setblocking(False)
-    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    tx.bind(("127.0.0.1", 0))
-    dest = rx.getsockname()
+    with udp_pair(rx_blocking=False) as (rx, tx, dest):
 
-    print("floor:")
+        print("floor:")
 
-    def sendto_one() -> int:
-        tx.sendto(PAYLOAD, dest)
-        return 1
-
-    def sendto_batch() -> int:
-        for _ in range(64):
+        def sendto_one() -> int:
             tx.sendto(PAYLOAD, dest)
+            return 1
+
+        def sendto_batch() -> int:
+            for _ in range(64):
+                tx.sendto(PAYLOAD, dest)
+            drain(rx)
+            return 64
+
         drain(rx)
-        return 64
+        floor_one = timed("socket.sendto 40 B loop", args.ops, args.max_seconds, sendto_one)
+        drain(rx)
+        floor_batch = timed("socket.sendto 40 B, 64 then drain", args.ops, args.max_seconds,
+                            sendto_batch)
+        drain(rx)
 
-    drain(rx)
-    floor_one = timed("socket.sendto 40 B loop", args.ops, args.max_seconds, sendto_one)
-    drain(rx)
-    floor_batch = timed("socket.sendto 40 B, 64 then drain", args.ops, args.max_seconds,
-                        sendto_batch)
-    drain(rx)
+        table = {}
+        for name in args.backends.split(","):
+            if name == "io_uring":
+                ok, reason = io_uring_available()
+                if not ok:
+                    print(f"{name}: skipped ({reason})")
+                    continue
+            print(f"{name}:")
+            table[name] = bench_backend(name, args.ops, args.max_seconds, dest, tx, rx)
 
-    table = {}
-    for name in args.backends.split(","):
-        if name == "io_uring":
-            ok, reason = io_uring_available()
-            if not ok:
-                print(f"{name}: skipped ({reason})")
-                continue
-        print(f"{name}:")
-        table[name] = bench_backend(name, args.ops, args.max_seconds, dest, tx, rx)
-
-    print("\nratios (lower is better):")
-    for name, r in table.items():
-        print(f"  {name:<9} SENDMSG 1/enter vs sendto: {r['send_one'] / floor_one:5.2f}x   "
-              f"SENDMSG batch 64 vs sendto: {r['send_batch'] / floor_batch:5.2f}x   "
-              f"SKIP_SUCCESS batch vs sendto: {r['skip_batch'] / floor_batch:5.2f}x   "
-              f"ASYNC batch vs sendto: {r['async_batch'] / floor_batch:5.2f}x   "
-              f"NOP batch vs NOP single: {r['nop_batch'] / r['nop_one']:5.2f}x")
-    if len(table) == 2:
-        p, k = table["portable"], table["io_uring"]
-        print(f"  io_uring / portable: NOP single {k['nop_one'] / p['nop_one']:.2f}x, "
-              f"NOP batch {k['nop_batch'] / p['nop_batch']:.2f}x, "
-              f"SENDMSG single {k['send_one'] / p['send_one']:.2f}x, "
-              f"SENDMSG batch {k['send_batch'] / p['send_batch']:.2f}x")
-    tx.close()
-    rx.close()
+        print("\nratios (lower is better):")
+        for name, r in table.items():
+            print(f"  {name:<9} SENDMSG 1/enter vs sendto: {r['send_one'] / floor_one:5.2f}x   "
+                  f"SENDMSG batch 64 vs sendto: {r['send_batch'] / floor_batch:5.2f}x   "
+                  f"SKIP_SUCCESS batch vs sendto: {r['skip_batch'] / floor_batch:5.2f}x   "
+                  f"ASYNC batch vs sendto: {r['async_batch'] / floor_batch:5.2f}x   "
+                  f"NOP batch vs NOP single: {r['nop_batch'] / r['nop_one']:5.2f}x")
+        if len(table) == 2:
+            p, k = table["portable"], table["io_uring"]
+            print(f"  io_uring / portable: NOP single {k['nop_one'] / p['nop_one']:.2f}x, "
+                  f"NOP batch {k['nop_batch'] / p['nop_batch']:.2f}x, "
+                  f"SENDMSG single {k['send_one'] / p['send_one']:.2f}x, "
+                  f"SENDMSG batch {k['send_batch'] / p['send_batch']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -158,6 +158,28 @@ class KernelMsg:
         self._own = None
 
 
+def _rebase_name_and_control(mem: UserMemory, name: int, namelen: int, control: int,
+                             controllen: int) -> tuple[int, int]:
+    """The real addresses of a msghdr's name and control buffers (0 when their length is 0);
+    ``-EFAULT`` when either reaches outside user memory."""
+    base = mem.base
+    size = mem.size
+    if namelen:
+        if name - base < 0 or name - base + namelen > size:
+            raise KernelStructError(EFAULT, f"msg_name {name:#x}+{namelen} outside user memory")
+        name += mem.real_base - base
+    else:
+        name = 0
+    if controllen:
+        if control - base < 0 or control - base + controllen > size:
+            raise KernelStructError(
+                EFAULT, f"msg_control {control:#x}+{controllen} outside user memory")
+        control += mem.real_base - base
+    else:
+        control = 0
+    return name, control
+
+
 def build_kernel_msg(mem: UserMemory, arena: KernelArena, user_msghdr: int, *,
                      with_iov: bool = True) -> KernelMsg:
     """Mirror the user msghdr at ``user_msghdr`` into kernel-facing memory.
@@ -172,20 +194,7 @@ def build_kernel_msg(mem: UserMemory, arena: KernelArena, user_msghdr: int, *,
     if off < 0 or off + MSGHDR_SIZE > size:
         raise KernelStructError(EFAULT, f"msghdr at {user_msghdr:#x} is outside user memory")
     name, namelen, iov, iovlen, control, controllen, _flags = _msghdr_unpack(mem.view, off)
-    delta = mem.real_base - base
-    if namelen:
-        if name - base < 0 or name - base + namelen > size:
-            raise KernelStructError(EFAULT, f"msg_name {name:#x}+{namelen} outside user memory")
-        name += delta
-    else:
-        name = 0
-    if controllen:
-        if control - base < 0 or control - base + controllen > size:
-            raise KernelStructError(
-                EFAULT, f"msg_control {control:#x}+{controllen} outside user memory")
-        control += delta
-    else:
-        control = 0
+    name, control = _rebase_name_and_control(mem, name, namelen, control, controllen)
     if not with_iov:
         iovlen = 0
     if iovlen == 1:  # the common case: one buffer, packed with the msghdr in one call
@@ -218,7 +227,7 @@ def build_kernel_msg(mem: UserMemory, arena: KernelArena, user_msghdr: int, *,
                 if ibase < 0 or ibase + ilen > size:
                     raise KernelStructError(
                         EFAULT, f"iov_base {rebased[i]:#x}+{ilen} outside user memory")
-                rebased[i] += delta
+                rebased[i] += mem.real_base - base
             else:
                 rebased[i] = 0
         iovecs = tuple(rebased)
@@ -302,22 +311,7 @@ class InlineSendMsgs:
         mem = self.mem
         arena = self.arena
         name, namelen, _iov, _iovlen, control, controllen, _flags, ibase, ilen = fields
-        base = mem.base
-        size = mem.size
-        if namelen:
-            if name - base < 0 or name - base + namelen > size:
-                raise KernelStructError(EFAULT, f"msg_name {name:#x}+{namelen} outside user "
-                                                f"memory")
-            name += mem.real_base - base
-        else:
-            name = 0
-        if controllen:
-            if control - base < 0 or control - base + controllen > size:
-                raise KernelStructError(
-                    EFAULT, f"msg_control {control:#x}+{controllen} outside user memory")
-            control += mem.real_base - base
-        else:
-            control = 0
+        name, control = _rebase_name_and_control(mem, name, namelen, control, controllen)
         if entry is None:
             if len(self._entries) >= self.capacity:
                 self.clear()

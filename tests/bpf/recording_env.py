@@ -4,6 +4,11 @@
 ``BpfEnv`` method with real semantics over its own user memory, CQ lists and SQE list, and
 records each call, so VM tests can compare what two execution paths did without a ring.
 The conformance examples run on the real engine instead (``test_examples_*``).
+
+:func:`recording_offload_helpers` is the offload program type with the crypto-shim helpers
+answered by the same double, so the offload programs get the same differential treatment.
+Random inputs reach mostly their validation paths; their deep paths run with the real shim,
+on both execution paths, under ``tests/offload``.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ from __future__ import annotations
 import random
 import struct
 from pathlib import Path
+
+from quic_offload.shim_helpers import PROGRAM_TYPE, offload_helpers
+from uring.bpf import HelperRegistry, HelperSpec, io_uring_helpers
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = ROOT / "bpf_programs"
@@ -80,3 +88,32 @@ class RecordingEnv:
         value = self.rng.getrandbits(32)
         self.calls.append(("get_prandom_u32", value))
         return value
+
+    def shim_call(self, name: str, args: tuple) -> int:
+        """A crypto-shim helper: recorded; a buffer it may write gets pseudo-random bytes; the
+        result is an error, 0, 1 or a plausible packet length, chosen pseudo-randomly."""
+        recorded: list[object] = []
+        for arg in args:
+            if isinstance(arg, memoryview):
+                arg[:] = self.rng.randbytes(len(arg))
+                recorded.append(("buffer", len(arg)))
+            else:
+                recorded.append(bytes(arg) if isinstance(arg, (bytes, bytearray)) else arg)
+        value = self.rng.choice((-22, -14, 0, 1, self.rng.randrange(21, 1300)))
+        self.calls.append((name, tuple(recorded), value))
+        return value
+
+
+def _answered_by_double(name: str):
+    def impl(env: RecordingEnv, *args: object) -> int:
+        return env.shim_call(name, args)
+    return impl
+
+
+def recording_offload_helpers() -> HelperRegistry:
+    """The offload program type, its shim helpers (same IDs and argument kinds) answered by
+    :meth:`RecordingEnv.shim_call`."""
+    base = io_uring_helpers()
+    shim = [HelperSpec(spec.id, spec.name, spec.args, _answered_by_double(spec.name))
+            for spec in offload_helpers() if spec.id not in base]
+    return base.extended(PROGRAM_TYPE, *shim)

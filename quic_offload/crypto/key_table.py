@@ -284,7 +284,7 @@ class KeyTable:
     def install(
         self,
         slot: int,
-        suite: int,
+        suite: int | str,
         send_secret: bytes,
         recv_secret: bytes,
         key_phase: int = 0,

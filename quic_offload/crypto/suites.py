@@ -75,13 +75,17 @@ LABELS: dict[QuicVersion, VersionLabels] = {
 }
 
 
-def suite_spec(suite: int) -> SuiteSpec:
-    """The parameters of ``suite`` (a TLS 1.3 code point)."""
+def suite_spec(suite: int | str) -> SuiteSpec:
+    """The parameters of ``suite``: a TLS 1.3 code point, or its name
+    (``"AES_128_GCM_SHA256"``, as :class:`CipherSuite` spells it)."""
     try:
+        if isinstance(suite, str):
+            return SUITES[CipherSuite[suite]]
         return SUITES[CipherSuite(suite)]
-    except ValueError:
+    except (ValueError, KeyError):
+        shown = repr(suite) if isinstance(suite, str) else f"{suite:#06x}"
         raise UnsupportedSuiteError(
-            f"cipher suite {suite:#06x} is not supported (use one of "
+            f"cipher suite {shown} is not supported (use one of "
             + ", ".join(f"{s.name}={s.value:#06x}" for s in CipherSuite)
             + ")"
         ) from None

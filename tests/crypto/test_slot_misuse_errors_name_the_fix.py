@@ -55,6 +55,8 @@ def test_bad_lengths_and_parameters(table: KeyTable) -> None:
         table.install(0, AES, bytes(32), bytes(32), 2)
     with pytest.raises(UnsupportedSuiteError, match="0x1304"):
         table.install(0, 0x1304, bytes(32), bytes(32))
+    with pytest.raises(UnsupportedSuiteError, match="'AES_128_CCM_SHA256' is not supported"):
+        table.install(0, "AES_128_CCM_SHA256", bytes(32), bytes(32))
     with pytest.raises(UnsupportedVersionError, match="0xff00001d"):
         table.install(0, AES, bytes(32), bytes(32), version=0xFF00001D)
     assert 0 not in table
@@ -91,3 +93,10 @@ def test_seal_checks_its_header(table: KeyTable) -> None:
         table.seal(1, b"\x40\x01", b"\x01", 1)
     with pytest.raises(ValueError, match="longer than 20"):
         table.seal_ping(1, bytes(21), 0, None)
+
+
+def test_a_suite_can_be_named() -> None:
+    table = KeyTable(2)
+    table.install(0, "AES_128_GCM_SHA256", bytes(32), bytes(32))
+    table.install(1, AES, bytes(32), bytes(32))
+    assert table.seal_ping(0, b"c" * 8, 5, 4) == table.seal_ping(1, b"c" * 8, 5, 4)

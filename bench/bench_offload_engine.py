@@ -80,7 +80,10 @@ def measure(backend: str, mode: str, connections: int, interval: float,
     harness = SyntheticHarness(backend, mode=mode, tick=0.02)
     try:
         for _ in range(connections):
-            harness.park(interval=interval, idle_timeout=max(30.0, 10 * interval))
+            # parking many takes a while with no peer answering yet: do not let the
+            # first unanswered PINGs wake anyone
+            harness.park(interval=interval, idle_timeout=max(30.0, 10 * interval),
+                         unresponsive_after=200)
         harness.poll(1.5 * interval, answer=True)  # all parked, keepalives flowing
 
         before, cpu0 = harness.stats(), engine_thread_ns()

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import gc
 import random
@@ -59,6 +60,7 @@ from aioquic.quic.configuration import QuicConfiguration
 
 from quic_offload.aioquic import OffloadPolicy, OffloadRuntime, controller_of
 from quic_offload.aioquic import connect as offload_connect
+from quic_offload.aioquic.quiescence import park_blockers
 from quic_offload.offload_client import OffloadGeometry
 
 ALPN = "quic-offload-echo"
@@ -272,11 +274,40 @@ def all_parked(protocols: list[CountingProtocol]) -> bool:
     return all(c is not None and c.state == "parked" for c in controllers)
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+def died_before_parking(protocol: CountingProtocol) -> bool:
+    """A connection that closed before its first park: with many handshakes at once the
+    peer process can fall behind by more than the short idle timeout used here."""
+    c = controller_of(protocol)
+    return (c is not None and c.parks == 0 and c.state == "active"
+            and c.quic._state.name in ("CLOSING", "DRAINING", "TERMINATED"))
+
+
+def all_parked_or_lost(protocols: list[CountingProtocol]) -> bool:
+    return all(died_before_parking(p) or (c := controller_of(p)) is not None
+               and c.state == "parked" for p in protocols)
+
+
+def park_states(protocols: list[CountingProtocol]) -> str:
+    """How many connections are in each adapter state, and why the first few that are not
+    parked are not (for a setup that times out)."""
+    controllers = [controller_of(p) for p in protocols]
+    states = collections.Counter(c.state if c is not None else "not offloaded"
+                                 for c in controllers)
+    text = ", ".join(f"{n} {state}" for state, n in states.most_common())
+    for c in [c for c in controllers if c is not None and c.state != "parked"][:3]:
+        text += (f"; one {c.state}: quic {c.quic._state.name}, blockers "
+                 f"{park_blockers(c.quic)}, parks {c.parks}, resumes {c.resumes}, last wake "
+                 f"{c.last_wake.name if c.last_wake else None}")
+    return text
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float, what: str,
+                     status: Callable[[], str] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+            detail = f" ({status()})" if status is not None else ""
+            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}{detail}")
         await asyncio.sleep(0.05)
 
 
@@ -305,9 +336,13 @@ async def side_offload(args: argparse.Namespace, port: int, idle_timeout: float
             await asyncio.sleep(floor_window)
             floor_rate = (thread_cpu_ns(engine.native_id) - start_ns) / 1e9 / floor_window
             protocols += await open_clients(stack, args.connections - 1, connect)
+            await wait_until(lambda: all_parked_or_lost(protocols), SETUP_TIMEOUT,
+                             "every connection to park",
+                             lambda: f"{park_states(protocols)}; wakes so far "
+                                     f"{dict(runtime.counters['wakes'])}")
+            lost = [p for p in protocols if died_before_parking(p)]
+            protocols = [p for p in protocols if not died_before_parking(p)]
             controllers = [controller_of(p) for p in protocols]
-            await wait_until(lambda: all_parked(protocols), SETUP_TIMEOUT,
-                             "every connection to park")
             await asyncio.sleep(args.interval)  # one full keepalive round before measuring
 
             def acked() -> int:
@@ -321,18 +356,19 @@ async def side_offload(args: argparse.Namespace, port: int, idle_timeout: float
             first = take(acked, wakeups, engine)
             await asyncio.sleep(args.window)
             last = take(acked, wakeups, engine)
-            result = difference("offload", args.connections, first, last)
+            result = difference("offload", len(protocols), first, last)
             stats = runtime.engine_stats()
             result.engine_floor_rate = floor_rate
             result.extra = {
                 "backend": runtime.backend,
+                "died before parking": len(lost),
                 "still parked": sum(c is not None and c.state == "parked"
                                     for c in controllers),
                 "wakes": {k: v for k, v in stats["wakes"].items() if v},
                 "late_ping_ms_max": round(stats["late_ping_ns_max"] / 1e6, 1),
                 "pings_sent": stats["pings_sent"],
             }
-            await close_all(protocols, 5.0)
+            await close_all(protocols + lost, 5.0)
             return result
     finally:
         runtime.close()

@@ -68,6 +68,7 @@ class ParkingController:
         self.on_state_change: Callable[[ParkingController, str], None] | None = None
         self._queue: list[tuple[bytes, Any]] = []
         self._transmit_held = False
+        self._refusal_logged = False
         self._last_activity = self._loop.time()
         self._check_handle = None
         self._original_datagram_received = protocol.datagram_received
@@ -126,7 +127,11 @@ class ParkingController:
             log.debug("event=park_deferred reasons=%r", blockers)
             self._schedule_check(min(self.policy.park_after, _RETRY_AFTER) or _RETRY_AFTER)
             return
-        self.park()
+        if not self.park() and self.state == "active":
+            # refused on the way in (no free slot, export failed): try again later, or the
+            # connection would stay with the application until its own traffic came back
+            self.runtime.counters["park_blocked"] += 1
+            self._schedule_check(_RETRY_AFTER)
 
     def park(self) -> bool:
         """Hand the connection to the engine now (if it is quiescent); True if requested."""
@@ -146,7 +151,10 @@ class ParkingController:
         try:
             handle = self.runtime.client.park(snapshot, keys)
         except OffloadError as exc:
-            log.warning("event=park_refused reason=%r", str(exc))
+            # said once per connection at warning level: it retries every second
+            log.log(logging.DEBUG if self._refusal_logged else logging.WARNING,
+                    "event=park_refused reason=%r", str(exc))
+            self._refusal_logged = True
             return False
         # from here on the engine owns the 1-RTT packet numbers: aioquic's timers must not
         # fire (its idle deadline would silently kill the connection)

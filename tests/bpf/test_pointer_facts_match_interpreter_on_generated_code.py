@@ -19,12 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from insn_builder import I, exit_, ld_imm64, mov64, verified
 from recording_env import USER_BASE, RecordingEnv
+from vm_pair import run_outcome
 
 from uring.bpf import ArrayMap, io_uring_helpers, isa
 from uring.bpf.interpreter import Interpreter
-from uring.bpf.memory import RID_STACK
 from uring.bpf.translator import translate
-from uring.program import BpfRunError
 
 SIZES = {1: isa.BPF_B, 2: isa.BPF_H, 4: isa.BPF_W, 8: isa.BPF_DW}
 PTRS = (0, 7, 8)  # registers that carry pointers around (R6 keeps the ctx, R9 counts)
@@ -231,16 +230,6 @@ def program(draw):
     return insns
 
 
-def run_path(fn, env, maps):
-    try:
-        regs, state = fn()
-        frame = state.regions[RID_STACK]
-        result = ("ok", regs[0], list(regs[6:]), bytes(frame[0]) if frame else b"", state.count)
-    except BpfRunError as exc:
-        result = ("error", str(exc), exc.errno)
-    return result, env.calls, bytes(env.user), [bytes(m.data) for m in maps]
-
-
 def fresh(seed: int):
     env = RecordingEnv(seed=seed)
     env.user[:] = bytes((i * 13 + seed) & 0xFF for i in range(len(env.user)))
@@ -260,7 +249,7 @@ def test_pointer_facts_run_identically(insns, seed, wait_nr) -> None:
     fast = translate(verified(insns, maps_b), maps_b, helpers, 100_000, debug=True)
     ctx_a = bytearray(USER_BASE.to_bytes(8, "little") + wait_nr.to_bytes(4, "little") + bytes(4))
     ctx_b = bytearray(ctx_a)
-    a = run_path(lambda: interp.run_state(ctx_a, env_a), env_a, maps_a)
-    b = run_path(lambda: fast.run(ctx_b, env_b), env_b, maps_b)
+    a = run_outcome(lambda: interp.run_state(ctx_a, env_a), env_a, maps_a)
+    b = run_outcome(lambda: fast.run(ctx_b, env_b), env_b, maps_b)
     assert a == b
     assert ctx_a == ctx_b

@@ -26,6 +26,13 @@ def _outcome(fn, env: RecordingEnv) -> tuple:
             state.count), env.calls
 
 
+def run_outcome(fn, env: RecordingEnv, maps: list[Map]) -> tuple:
+    """What one run did: its outcome (as in :func:`run_both`), the engine calls, then the
+    user memory and the maps' bytes after it."""
+    result, calls = _outcome(fn, env)
+    return result, calls, bytes(env.user), [bytes(m.data) for m in maps]
+
+
 def run_both(insns, *, functions=None, maps_factory=list,
              helpers: HelperRegistry | None = None, env_factory=RecordingEnv,
              ctx: bytes = b""):

@@ -146,15 +146,12 @@ class ParkingController:
                 self.quic, sock_family=self._sock_family, sock_fd=self._sock_fd,
                 policy=self.policy, clock=self.runtime.clock, first_secrets=self.first_secrets)
         except ExportError as exc:
-            log.info("event=park_refused reason=%r", str(exc))
+            self._log_refusal(exc)
             return False
         try:
             handle = self.runtime.client.park(snapshot, keys)
         except OffloadError as exc:
-            # said once per connection at warning level: it retries every second
-            log.log(logging.DEBUG if self._refusal_logged else logging.WARNING,
-                    "event=park_refused reason=%r", str(exc))
-            self._refusal_logged = True
+            self._log_refusal(exc)
             return False
         # from here on the engine owns the 1-RTT packet numbers: aioquic's timers must not
         # fire (its idle deadline would silently kill the connection)
@@ -176,6 +173,13 @@ class ParkingController:
         self.handle = handle
         self._set_state("parking")
         return True
+
+    def _log_refusal(self, exc: Exception) -> None:
+        """Said once per connection at warning level, then at debug: a refused park is
+        retried every second, and a log line per retry would bury everything else."""
+        log.log(logging.DEBUG if self._refusal_logged else logging.WARNING,
+                "event=park_refused reason=%r", str(exc))
+        self._refusal_logged = True
 
     def _on_parked(self, handle: ParkedConnection, status: int) -> None:
         if status != 0:

@@ -1,5 +1,6 @@
-"""A park the engine side refuses (every slot taken) is tried again later: once a slot is
-free, the waiting connection parks without any traffic of its own to prompt it."""
+"""A park the engine side refuses (every slot taken) is tried again later -- with one warning,
+not one per retry -- and once a slot is free, the waiting connection parks without any
+traffic of its own to prompt it."""
 
 from __future__ import annotations
 
@@ -42,6 +43,12 @@ def test_park_refused_for_lack_of_slots_is_retried(certs, backend: str, caplog) 
                     with caplog.at_level(logging.WARNING, "quic_offload"):
                         await wait_until(lambda: "slots are in use" in caplog.text, 3,
                                          "the engine to refuse the second park")
+                        blocked = runtime.counters["park_blocked"]
+                        await wait_until(lambda: runtime.counters["park_blocked"] > blocked,
+                                         4, "a retry of the refused park")
+                    # retried every second, said once: a warning per retry would flood logs
+                    refusals = [r for r in caplog.records if "park_refused" in r.getMessage()]
+                    assert len(refusals) == 1, [r.getMessage() for r in refusals]
                     assert second_ctl.state == "active"
                     # the first connection goes away: its slot frees up
                     assert await request(first, b"bye") == b"bye"

@@ -314,7 +314,8 @@ async def wait_until(condition: Callable[[], bool], timeout: float, what: str,
 async def side_offload(args: argparse.Namespace, port: int, idle_timeout: float
                        ) -> SideResult:
     loop = asyncio.get_running_loop()
-    runtime = OffloadRuntime(OffloadGeometry(max_parked=max(4096, args.connections + 64)),
+    runtime = OffloadRuntime(OffloadGeometry(max_parked=max(4096, args.connections + 64),
+                                             wait_batch=args.wait_batch / 1e3),
                              backend=args.backend, loop=loop)
     policy = OffloadPolicy(park_after=0.5, keepalive_interval=args.interval)
     def connect() -> Any:
@@ -511,6 +512,8 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=10.0, help="measurement window (s)")
     parser.add_argument("--backend", choices=("auto", "io_uring", "portable"), default="auto")
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    parser.add_argument("--wait-batch", type=float, default=OffloadGeometry.wait_batch * 1e3,
+                        help="engine wait batch in ms (0: wake for every completion)")
     args = parser.parse_args()
     if not 1 <= args.connections <= 2000:
         parser.error("--connections must be 1..2000")
@@ -518,6 +521,8 @@ def main() -> int:
         parser.error("--interval must be 0.1..30 seconds")
     if not 1 <= args.window <= 120:
         parser.error("--window must be 1..120 seconds")
+    if not 0 <= args.wait_batch < 20:
+        parser.error("--wait-batch must be 0..20 ms (shorter than the engine's tick)")
     budget = 2 * (args.window + 4 * args.interval + SETUP_TIMEOUT)
     with peer_process(max(3 * args.interval, 2.0), args.interval, budget) as port:
         a, b = run_on_loop(args.loop, lambda: main_async(args, port))

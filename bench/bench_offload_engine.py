@@ -21,8 +21,12 @@ It prints both execution paths (translator, interpreter) side by side, with the 
 project set: a keepalive round trip at >= 10x less CPU than aioquic's own (~200-300 us per
 side on this kind of machine), i.e. <= 20-30 us.  Bounded in time and count; loopback only.
 
+With several ``--wait-batch`` values (ms) the translator row is repeated for each, so the
+engine's wait batching (``OffloadGeometry.wait_batch``) can be compared in one run.
+
     python bench/bench_offload_engine.py [--connections 200] [--interval 1.0] [--window 4]
         [--backend auto|io_uring|portable] [--modes translator,interpreter]
+        [--wait-batch 0,0.5,1]
 """
 
 from __future__ import annotations
@@ -76,8 +80,8 @@ def instrument(harness: SyntheticHarness, timers: Timers) -> None:
 
 
 def measure(backend: str, mode: str, connections: int, interval: float,
-            window: float) -> dict[str, float]:
-    harness = SyntheticHarness(backend, mode=mode, tick=0.02)
+            window: float, wait_batch: float) -> dict[str, float]:
+    harness = SyntheticHarness(backend, mode=mode, tick=0.02, wait_batch=wait_batch)
     try:
         for _ in range(connections):
             # parking many takes a while with no peer answering yet: do not let the
@@ -138,22 +142,34 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=4.0)
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--modes", default="translator,interpreter")
+    parser.add_argument("--wait-batch", default="0.5",
+                        help="comma-separated wait batches in ms to compare (translator "
+                             "only; io_uring backend; 0 = wake for every completion)")
     args = parser.parse_args()
     if not 1 <= args.connections <= 2000 or not 0.1 <= args.window <= 60:
         parser.error("--connections 1..2000, --window 0.1..60 s")
+    batches = [float(ms) / 1e3 for ms in args.wait_batch.split(",")]
+    if not all(0 <= b < 0.02 for b in batches):
+        parser.error("--wait-batch values in ms, 0..20 (less than the 20 ms tick)")
 
     print(f"{args.connections} parked connections, keepalive every {args.interval} s, "
           f"{args.window} s windows, backend {args.backend}")
     print(f"{'path':12s} {'round trips':>11s} {'engine us/rt':>13s} {'keepalive':>10s} "
           f"{'rx':>8s} {'(seal)':>8s} {'(open)':>8s} {'ring+rest':>10s} {'late ms':>8s}")
     rows = {}
-    for mode in args.modes.split(","):
-        r = measure(args.backend, mode, args.connections, args.interval, args.window)
-        rows[mode] = r
+    runs = [(mode, batches[0]) for mode in args.modes.split(",")]
+    if "translator" in args.modes.split(","):
+        runs += [("translator", b) for b in batches[1:]]
+    for mode, batch in runs:
+        r = measure(args.backend, mode, args.connections, args.interval, args.window, batch)
+        label = mode if batch == batches[0] else f"{mode} {batch * 1e3:g}ms"
+        rows[label] = r
         rest = r["engine_us"] - r["keepalive"] - r["rx"]
-        print(f"{mode:12s} {r['round_trips']:11d} {r['engine_us']:13.1f} {r['keepalive']:10.1f} "
-              f"{r['rx']:8.1f} {r['seal']:8.1f} {r['open']:8.1f} {rest:10.1f} "
-              f"{r['late_ms']:8.1f}")
+        print(f"{label:12s} {r['round_trips']:11d} {r['engine_us']:13.1f} "
+              f"{r['keepalive']:10.1f} {r['rx']:8.1f} {r['seal']:8.1f} {r['open']:8.1f} "
+              f"{rest:10.1f} {r['late_ms']:8.1f}")
+    if len(batches) > 1:
+        print(f"(first rows: wait batch {batches[0] * 1e3:g} ms)")
     if "translator" in rows and "interpreter" in rows:
         t, i = rows["translator"], rows["interpreter"]
         print(f"interpreter / translator: {i['engine_us'] / t['engine_us']:.1f}x per round "

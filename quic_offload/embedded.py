@@ -47,7 +47,7 @@ def start_embedded_offload(
     programs = load_offload_programs(mode)
     ring = Ring.create(sq_entries=1024, cq_entries=cq_entries,
                        user_memory=geometry.user_memory_size(), backend=backend,
-                       env_factory=ShimEnv)
+                       env_factory=ShimEnv, wait_batch_us=round(geometry.wait_batch * 1e6))
     try:
         attach_offload_programs(ring.engine, programs)
         ring.engine.start()

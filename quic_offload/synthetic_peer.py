@@ -52,9 +52,12 @@ class SyntheticConnection:
 class SyntheticHarness:
     """An embedded engine, its offloaded server socket and a key table for the peers."""
 
-    def __init__(self, backend: str, mode: str = "translator", tick: float = 0.01) -> None:
+    def __init__(self, backend: str, mode: str = "translator", tick: float = 0.01,
+                 wait_batch: float | None = None) -> None:
+        geometry = OffloadGeometry(tick=tick) if wait_batch is None else \
+            OffloadGeometry(tick=tick, wait_batch=wait_batch)
         self.offload: EmbeddedOffload = start_embedded_offload(
-            OffloadGeometry(tick=tick), backend=backend, mode=mode)
+            geometry, backend=backend, mode=mode)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.handed_over: list[tuple[bytes, tuple]] = []

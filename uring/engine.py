@@ -141,6 +141,7 @@ class Engine:
         *,
         env_factory: EnvFactory | None = None,
         max_helper_queue: int = 4096,
+        wait_batch_us: int = 0,
     ) -> None:
         self.region = region
         self.layout = region.layout
@@ -203,6 +204,12 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._rung = False  # set when the doorbell is drained; the thread then looks again
+        #: > 0: the engine thread binds the backend to itself and gathers completions for up
+        #: to this long per wait (see :meth:`start`)
+        self.wait_batch_us = wait_batch_us
+        #: the backend went with the engine thread: it was bound to it and closed by it
+        self._backend_gone = False
+        self.thread_bound = False
         with _registry_lock:
             _registry[self.ring_fd] = weakref.ref(self)
         log.info("event=engine_created ring_fd=%d backend=%s sq=%d cqs=%s user_memory=%d",
@@ -227,6 +234,9 @@ class Engine:
         """
         if self.closed:
             raise EngineClosed("enter() on a closed engine")
+        if self._backend_gone:
+            raise EngineClosed("enter() after stop() on an engine whose backend was bound to "
+                               "its thread (wait_batch_us); close it")
         if not 0 <= cq_idx < self.n_cqs:
             raise ValueError(f"cq_idx {cq_idx} out of range ({self.n_cqs} CQs registered)")
         if self._thread is not None and threading.current_thread() is not self._thread:
@@ -266,7 +276,17 @@ class Engine:
         return -ETIME if timed_out else 0
 
     def start(self) -> None:
-        """Run the engine on its own thread from now on."""
+        """Run the engine on its own thread from now on.
+
+        With ``wait_batch_us`` set, the thread first binds the backend to itself (io_uring:
+        a ring with deferred task work that only this thread may enter, see
+        :meth:`Backend.bind_to_thread`).  Completions then no longer interrupt the thread one
+        by one; each wait gathers them for up to ``wait_batch_us``.  That binding lasts for
+        the engine's life: :meth:`stop` releases the backend on the thread's way out, so the
+        engine can only be closed afterwards, not driven again."""
+        if self._backend_gone:
+            raise EngineClosed("engine's backend went with its thread at stop(); "
+                               "create a new engine")
         if self._thread is not None:
             return
         self._stopping = False
@@ -378,6 +398,9 @@ class Engine:
         """Run ``fn`` where engine state may be touched: inline, or on the engine thread."""
         if self.closed:
             raise EngineClosed("engine is closed")
+        if self._backend_gone:
+            raise EngineClosed("engine's backend was bound to its thread (wait_batch_us) and "
+                               "released at stop(); close the engine")
         thread = self._thread
         if thread is None or threading.current_thread() is thread:
             with self._lock:
@@ -397,6 +420,11 @@ class Engine:
 
     def _thread_main(self) -> None:
         try:
+            if self.wait_batch_us:
+                with self._lock:
+                    self.thread_bound = self.backend.bind_to_thread(self.wait_batch_us)
+                log.info("event=engine_wait_batching ring_fd=%d bound=%s batch_us=%d",
+                         self.ring_fd, self.thread_bound, self.wait_batch_us)
             busy_passes = 0
             words = self._words
             head_word = self._sq_head_word
@@ -424,6 +452,10 @@ class Engine:
                 self._consume_sq(_M32)
                 self._progress()
                 self._signal()
+                if self.thread_bound:
+                    # no other thread may drive a bound backend: release it from here
+                    self._backend_gone = True
+                    self.backend.close()
         except Exception:  # pragma: no cover - a bug; make it visible
             log.exception("event=engine_thread_crashed ring_fd=%d", self.ring_fd)
             raise

@@ -75,10 +75,12 @@ class Ring:
         backend: str = "auto",
         threaded: bool = False,
         env_factory: EnvFactory | None = None,
+        wait_batch_us: int = 0,
     ) -> Ring:
-        """A new region, an engine on ``backend`` and the ring over them."""
+        """A new region, an engine on ``backend`` and the ring over them (``wait_batch_us``:
+        see :meth:`Engine.start`)."""
         region = RingRegion.create(sq_entries, cq_entries, user_memory)
-        engine = Engine(region, backend, env_factory=env_factory)
+        engine = Engine(region, backend, env_factory=env_factory, wait_batch_us=wait_batch_us)
         if threaded:
             engine.start()
         return cls(engine)

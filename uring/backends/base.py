@@ -106,6 +106,12 @@ class Backend(ABC):
     def add_wakeup_fd(self, fd: int, callback: Callable[[], None]) -> None:
         """Make :meth:`wait` return (after calling ``callback``) when ``fd`` is readable."""
 
+    def bind_to_thread(self, batch_us: int) -> bool:
+        """Let only the calling thread drive this backend from now on, gathering completions
+        for up to ``batch_us`` per wait instead of waking for each; ``True`` if it did.  The
+        thread must then also :meth:`close` it.  Backends without such a mode say ``False``."""
+        return False
+
     @abstractmethod
     def flush(self) -> None:
         """Start everything queued so far and deliver what already finished, without blocking."""

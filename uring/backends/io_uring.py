@@ -42,6 +42,7 @@ from uring.abi import (
     BUF_SIZE,
     IORING_ASYNC_CANCEL_ANY,
     IORING_CQE_F_MORE,
+    IORING_FEAT_MIN_TIMEOUT,
     IORING_OP_ASYNC_CANCEL,
     IORING_OP_NOP,
     IORING_OP_POLL_ADD,
@@ -52,6 +53,8 @@ from uring.abi import (
     IORING_POLL_ADD_MULTI,
     IORING_RECV_MULTISHOT,
     IORING_REGISTER_PBUF_RING,
+    IORING_SETUP_DEFER_TASKRUN,
+    IORING_SETUP_SINGLE_ISSUER,
     IORING_SETUP_SUBMIT_ALL,
     IORING_UNREGISTER_PBUF_RING,
     IOSQE_BUFFER_SELECT,
@@ -76,6 +79,8 @@ _buf_head_pack = _BUF_HEAD.pack_into
 _ETIME = errno.ETIME
 _EINTR = errno.EINTR
 _MIN_SQ = 256
+#: completions that end a bound wait before its batch time is up
+_WAIT_BATCH = 64
 
 
 class _Special:
@@ -110,11 +115,15 @@ class IoUringBackend(Backend):
     name = "io_uring"
 
     def __init__(self, entries: int = _MIN_SQ) -> None:
+        self._entries = entries
         try:
             self.ring = KernelRing(entries, cq_entries=entries * 8,
                                    flags=IORING_SETUP_SUBMIT_ALL)
         except KernelRingError as exc:
             raise BackendUnavailable(exc.errno, f"io_uring unavailable: {exc}") from exc
+        #: completions gathered per wait while bound to one thread (0: not bound)
+        self._batch_us = 0
+        self._batch = 0
         self._tokens: dict[int, object] = {}
         self._next_token = 1
         self._mirrors: dict[int, _Mirror] = {}
@@ -239,10 +248,55 @@ class IoUringBackend(Backend):
             self._submit(0, None)
         self._dispatch()
 
+    def bind_to_thread(self, batch_us: int) -> bool:
+        """Move to a kernel ring that only the calling thread may drive, with deferred task
+        work, so that completions stop interrupting it and each wait gathers them for up to
+        ``batch_us`` microseconds.  Possible only before any I/O is in flight (the wakeup
+        polls move along); ``False`` when it is not, or the kernel lacks deferred task
+        work or minimum wait times -- the backend then goes on as it was."""
+        if self._batch_us or batch_us <= 0 or self._live_operations() or self._mirrors:
+            return False
+        try:
+            bound = KernelRing(self._entries, cq_entries=self._entries * 8,
+                               flags=IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER
+                               | IORING_SETUP_DEFER_TASKRUN)
+        except KernelRingError:
+            return False
+        if not bound.features & IORING_FEAT_MIN_TIMEOUT:
+            bound.close()
+            return False
+        old = self.ring
+        self._epoll.unregister(old.fd)
+        old.close()  # takes its wakeup polls along; they are armed again on the new ring
+        self.ring = bound
+        self._epoll.register(bound.fd, select.EPOLLIN)
+        for token, entry in list(self._tokens.items()):
+            if entry.__class__ is _Special and entry.kind == _T_WAKE:
+                fd, _callback = entry.payload
+                self._push(IORING_OP_POLL_ADD, 0, 0, fd, 0, 0, IORING_POLL_ADD_MULTI,
+                           select.POLLIN, token)
+            else:
+                del self._tokens[token]
+        self._batch_us = batch_us
+        self._batch = max(1, min(_WAIT_BATCH, bound.cq_entries // 2))
+        return True
+
     def wait(self, timeout_ns: int | None) -> None:
         ring = self.ring
         for mirror in self._mirror_list:  # the kernel reads the mirror when it picks a buffer
             self._sync_mirror(mirror)
+        if self._batch_us:
+            # bound: completions are task work the kernel runs only in here.  Wait for a
+            # batch of them, but once batch_us has passed return with whatever there is.
+            if timeout_ns == 0 or ring.cq_ready():
+                res = ring.enter(0, None, getevents=True)
+            else:
+                res = ring.enter(self._batch, timeout_ns, getevents=True,
+                                 min_wait_us=self._batch_us)
+            if res < 0 and res not in (-_ETIME, -_EINTR):
+                raise KernelRingError(-res, f"io_uring_enter failed: errno {-res}")
+            self._dispatch()
+            return
         if ring.pending or ring.cq_overflowed():
             # submit, and move CQEs the kernel had to park in its overflow list into the ring
             # (the ring fd polls readable while any are parked, so they must not stay there)

@@ -116,8 +116,8 @@ class KernelRing:
         self._pending = 0
         # getevents argument with its timespec, for waits with a timeout
         self._ts = ctypes.create_string_buffer(TIMESPEC_STRUCT.size)
+        self._ts_addr = ctypes.addressof(self._ts)
         self._arg = ctypes.create_string_buffer(GETEVENTS_ARG_STRUCT.size)
-        GETEVENTS_ARG_STRUCT.pack_into(self._arg, 0, 0, 0, 0, ctypes.addressof(self._ts))
         self._arg_addr = ctypes.addressof(self._arg)
         self.closed = False
 
@@ -141,11 +141,13 @@ class KernelRing:
         return True
 
     def enter(self, min_complete: int = 0, timeout_ns: int | None = None, *,
-              getevents: bool = False) -> int:
+              getevents: bool = False, min_wait_us: int = 0) -> int:
         """Publish queued SQEs and call ``io_uring_enter``; waits for ``min_complete`` CQEs
         (at most ``timeout_ns``).  ``getevents`` with no wait still runs the kernel's
-        completion side (pending task work, moving overflowed CQEs into the ring).  Returns
-        the syscall's result (``-ETIME`` on timeout, ``-EINTR`` on a signal)."""
+        completion side (pending task work, moving overflowed CQEs into the ring).
+        ``min_wait_us`` (kernels with ``IORING_FEAT_MIN_TIMEOUT``): once that long has
+        passed, return as soon as any CQE is there instead of waiting for ``min_complete``.
+        Returns the syscall's result (``-ETIME`` on timeout, ``-EINTR`` on a signal)."""
         self._words[self._sq_tail] = self._local_tail
         to_submit = self._pending
         flags = 0
@@ -153,10 +155,14 @@ class KernelRing:
         argsz = 0
         if min_complete or getevents:
             flags = IORING_ENTER_GETEVENTS
-            if timeout_ns is not None:
+            if timeout_ns is not None or min_wait_us:
                 flags |= IORING_ENTER_EXT_ARG
-                TIMESPEC_STRUCT.pack_into(self._ts, 0, timeout_ns // 1_000_000_000,
-                                          timeout_ns % 1_000_000_000)
+                ts = 0
+                if timeout_ns is not None:
+                    TIMESPEC_STRUCT.pack_into(self._ts, 0, timeout_ns // 1_000_000_000,
+                                              timeout_ns % 1_000_000_000)
+                    ts = self._ts_addr
+                GETEVENTS_ARG_STRUCT.pack_into(self._arg, 0, 0, 0, min_wait_us, ts)
                 arg = self._arg_addr
                 argsz = GETEVENTS_ARG_STRUCT.size
         if not to_submit and not flags:

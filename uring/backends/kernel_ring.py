@@ -43,6 +43,7 @@ _sqe_pack = SQE_STRUCT.pack_into
 _cqe_unpack = CQE_STRUCT.unpack_from
 _M32 = 0xFFFFFFFF
 _syscall = libc._syscall
+_syscall_nowait = libc.syscall_nowait
 #: io_uring_enter results that are normal outcomes of a wait, not failures
 _WAIT_OUTCOMES = (-errno.ETIME, -errno.EINTR, -errno.EBUSY)
 
@@ -167,8 +168,9 @@ class KernelRing:
                 argsz = GETEVENTS_ARG_STRUCT.size
         if not to_submit and not flags:
             return 0
-        res = _syscall(libc.SYS_io_uring_enter, self.fd, to_submit, min_complete, flags, arg,
-                       argsz)
+        # only a wait for completions may block: anything else keeps the interpreter lock
+        call = _syscall if min_complete else _syscall_nowait
+        res = call(libc.SYS_io_uring_enter, self.fd, to_submit, min_complete, flags, arg, argsz)
         if res < 0:
             res = -ctypes.get_errno()
         if res >= 0:

@@ -7,6 +7,7 @@ closes cleanly.  On the portable backend the option changes nothing."""
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 from collections.abc import Callable
 
@@ -66,3 +67,26 @@ def test_stop_releases_a_bound_backend_with_io_in_flight(
         ring.engine.start()
     ring.close()
     assert ring.engine.closed
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_close_after_the_bound_thread_crashed(make_ring: Callable[..., Ring], backend: str,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A bug that kills the engine thread leaves a ring no other thread may enter: close()
+    still releases it, and says what happened instead of failing on the kernel's EEXIST."""
+    ring = started_ring(make_ring, backend)
+    if not ring.engine.thread_bound:
+        pytest.skip("only a bound backend goes with the engine thread")
+    engine = ring.engine
+
+    def crash() -> None:
+        raise RuntimeError("injected engine bug")
+
+    engine._progress = crash  # type: ignore[method-assign]
+    engine.ring_doorbell()
+    engine._thread.join(5)
+    assert not engine._thread.is_alive()
+    with caplog.at_level(logging.ERROR, "uring"):
+        ring.close()
+    assert engine.backend.ring.closed
+    assert "bound_ring_closed_by_other_thread" in caplog.text

@@ -10,9 +10,12 @@ Timers stay in the engine (:mod:`uring.timer_heap`), so a timer costs no kernel 
 all.  The engine blocks in ``epoll_wait`` on the ring's file descriptor, which is readable
 whenever the CQ holds entries, with the time left until its earliest deadline: measured on
 Linux 6.18, a blocking ``io_uring_enter`` costs about twice the CPU of an ``epoll_wait``
-that sleeps as long.  SQEs are handed to the kernel with a non-blocking ``io_uring_enter``
-only when there are any.  A cancel is a kernel ``ASYNC_CANCEL`` of the token; the engine's
-doorbell eventfd is watched with a multishot ``POLL_ADD``, so new work wakes the wait.
+that sleeps as long.  An engine thread that batches its waits (:meth:`bind_to_thread`)
+moves to a ring with deferred task work instead and waits in ``io_uring_enter``: there,
+completions no longer wake it one by one, which is worth far more.  SQEs are handed to the
+kernel with a non-blocking ``io_uring_enter`` only when there are any.  A cancel is a kernel
+``ASYNC_CANCEL`` of the token; the engine's doorbell eventfd is watched with a multishot
+``POLL_ADD``, so new work wakes the wait.
 
 Provided-buffer rings: the application's ring lives in user memory and holds user addresses,
 so the kernel gets a mirror registered with ``IORING_REGISTER_PBUF_RING`` whose entries carry
@@ -29,9 +32,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import logging
 import mmap
 import select
 import struct
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -79,6 +84,8 @@ _buf_head_pack = _BUF_HEAD.pack_into
 _ETIME = errno.ETIME
 _EINTR = errno.EINTR
 _MIN_SQ = 256
+
+log = logging.getLogger(__name__)
 #: completions that end a bound wait before its batch time is up
 _WAIT_BATCH = 64
 
@@ -124,6 +131,7 @@ class IoUringBackend(Backend):
         #: completions gathered per wait while bound to one thread (0: not bound)
         self._batch_us = 0
         self._batch = 0
+        self._owner = 0
         self._tokens: dict[int, object] = {}
         self._next_token = 1
         self._mirrors: dict[int, _Mirror] = {}
@@ -279,6 +287,7 @@ class IoUringBackend(Backend):
                 del self._tokens[token]
         self._batch_us = batch_us
         self._batch = max(1, min(_WAIT_BATCH, bound.cq_entries // 2))
+        self._owner = threading.get_ident()
         return True
 
     def wait(self, timeout_ns: int | None) -> None:
@@ -354,7 +363,12 @@ class IoUringBackend(Backend):
         if self.ring.closed:
             return
         try:
-            if self._live_operations():
+            if self._batch_us and threading.get_ident() != self._owner:
+                # a bound ring whose thread is gone (it only ends without closing the ring
+                # when it crashed): nobody may enter it any more; the kernel ends the
+                # requests of an exited task, and closing the ring ends the rest
+                log.error("event=bound_ring_closed_by_other_thread ring_fd=%d", self.ring.fd)
+            elif self._live_operations():
                 self._push(IORING_OP_ASYNC_CANCEL, 0, 0, -1, 0, 0, 0, IORING_ASYNC_CANCEL_ANY,
                            self._token(_T_IGNORE, None))
                 deadline = time.monotonic() + 2.0

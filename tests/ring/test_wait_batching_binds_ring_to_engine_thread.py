@@ -90,3 +90,29 @@ def test_close_after_the_bound_thread_crashed(make_ring: Callable[..., Ring], ba
         ring.close()
     assert engine.backend.ring.closed
     assert "bound_ring_closed_by_other_thread" in caplog.text
+
+
+def test_a_kernel_without_deferred_task_work_keeps_the_ordinary_ring(
+        make_ring: Callable[..., Ring], backend: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if backend != "io_uring":
+        pytest.skip("io_uring only")
+    from uring.abi import IORING_SETUP_DEFER_TASKRUN
+    from uring.backends import io_uring as backend_module
+    from uring.backends.kernel_ring import KernelRing, KernelRingError
+
+    def old_kernel_ring(entries: int, cq_entries: int = 0, flags: int = 0) -> KernelRing:
+        if flags & IORING_SETUP_DEFER_TASKRUN:  # what io_uring_setup says before Linux 6.1
+            raise KernelRingError(errno.EINVAL, "io_uring_setup failed: Invalid argument")
+        return KernelRing(entries, cq_entries, flags)
+
+    monkeypatch.setattr(backend_module, "KernelRing", old_kernel_ring)
+    ring = make_ring(threaded=True, wait_batch_us=500)
+    ring.queue(prep_nop(user_data=3))
+    ring.submit(1, timeout=5)
+    assert ring.reap_cqe().user_data == 3
+    assert not ring.engine.thread_bound
+    ring.engine.stop()  # an unbound engine can be driven again after stop()
+    ring.queue(prep_nop(user_data=4))
+    ring.submit(1, timeout=5)
+    assert ring.reap_cqe().user_data == 4

@@ -368,6 +368,10 @@ async def side_offload(args: argparse.Namespace, port: int, idle_timeout: float
                 "wakes": {k: v for k, v in stats["wakes"].items() if v},
                 "late_ping_ms_max": round(stats["late_ping_ns_max"] / 1e6, 1),
                 "pings_sent": stats["pings_sent"],
+                # since the engine started (setup included): receive buffers that ran dry,
+                # packets the engine could not send
+                "buffers_starved": stats["buffers_starved"],
+                "send_failed": stats["send_failed"],
             }
             await close_all(protocols + lost, 5.0)
             return result

@@ -297,7 +297,9 @@ class Engine:
                  self.backend.name)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the engine thread; the engine can then be driven synchronously again."""
+        """Stop the engine thread; the engine can then be driven synchronously again --
+        unless the thread had bound the backend to itself (see :meth:`start`): then the
+        backend is released with the thread, and only :meth:`close` is left."""
         thread = self._thread
         if thread is None:
             return

@@ -234,9 +234,7 @@ class Engine:
         """
         if self.closed:
             raise EngineClosed("enter() on a closed engine")
-        if self._backend_gone:
-            raise EngineClosed("enter() after stop() on an engine whose backend was bound to "
-                               "its thread (wait_batch_us); close it")
+        self._check_backend("enter()")
         if not 0 <= cq_idx < self.n_cqs:
             raise ValueError(f"cq_idx {cq_idx} out of range ({self.n_cqs} CQs registered)")
         if self._thread is not None and threading.current_thread() is not self._thread:
@@ -284,9 +282,7 @@ class Engine:
         by one; each wait gathers them for up to ``wait_batch_us``.  That binding lasts for
         the engine's life: :meth:`stop` releases the backend on the thread's way out, so the
         engine can only be closed afterwards, not driven again."""
-        if self._backend_gone:
-            raise EngineClosed("engine's backend went with its thread at stop(); "
-                               "create a new engine")
+        self._check_backend("start()")
         if self._thread is not None:
             return
         self._stopping = False
@@ -295,6 +291,13 @@ class Engine:
         self._thread.start()
         log.info("event=engine_thread_started ring_fd=%d backend=%s", self.ring_fd,
                  self.backend.name)
+
+    def _check_backend(self, what: str) -> None:
+        """Refuse to drive an engine whose backend left with its thread (see :meth:`start`)."""
+        if self._backend_gone:
+            raise EngineClosed(f"{what} after stop() on an engine whose backend was bound to "
+                               f"its thread (wait_batch_us) and released with it; close it "
+                               f"and create a new engine")
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the engine thread; the engine can then be driven synchronously again --
@@ -399,9 +402,7 @@ class Engine:
         """Run ``fn`` where engine state may be touched: inline, or on the engine thread."""
         if self.closed:
             raise EngineClosed("engine is closed")
-        if self._backend_gone:
-            raise EngineClosed("engine's backend was bound to its thread (wait_batch_us) and "
-                               "released at stop(); close the engine")
+        self._check_backend("this call")
         thread = self._thread
         if thread is None or threading.current_thread() is thread:
             with self._lock:

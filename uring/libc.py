@@ -37,6 +37,7 @@ _c_size_t = ctypes.c_size_t
 _c_ssize_t = ctypes.c_ssize_t
 _c_int64 = ctypes.c_int64
 
+
 def _fn(lib: ctypes.CDLL, name: str, argtypes: list, restype: type) -> ctypes._CFuncPtr:
     """A typed libc function from ``lib`` (``_libc`` releases the lock, ``_libc_held`` not)."""
     fn = getattr(lib, name)

@@ -298,26 +298,29 @@ class IoUringBackend(Backend):
             # bound: completions are task work the kernel runs only in here.  Wait for a
             # batch of them, but once batch_us has passed return with whatever there is.
             if timeout_ns == 0 or ring.cq_ready():
-                res = ring.enter(0, None, getevents=True)
+                self._get_events(0, None)
             else:
-                res = ring.enter(self._batch, timeout_ns, getevents=True,
-                                 min_wait_us=self._batch_us)
-            if res < 0 and res not in (-_ETIME, -_EINTR):
-                raise KernelRingError(-res, f"io_uring_enter failed: errno {-res}")
+                self._get_events(self._batch, timeout_ns, self._batch_us)
             self._dispatch()
             return
         if ring.pending or ring.cq_overflowed():
             # submit, and move CQEs the kernel had to park in its overflow list into the ring
             # (the ring fd polls readable while any are parked, so they must not stay there)
-            res = ring.enter(0, None, getevents=True)
-            if res < 0 and res not in (-_ETIME, -_EINTR):
-                raise KernelRingError(-res, f"io_uring_enter failed: errno {-res}")
+            self._get_events(0, None)
         if not ring.cq_ready() and (timeout_ns is None or timeout_ns > 0):
             # epoll has millisecond resolution: round up so a timer never fires early
             timeout = -1.0 if timeout_ns is None else (timeout_ns + 999_999) // 1_000_000 / 1000
             with contextlib.suppress(InterruptedError):
                 self._epoll.poll(timeout)
         self._dispatch()
+
+    def _get_events(self, min_complete: int, timeout_ns: int | None,
+                    min_wait_us: int = 0) -> None:
+        """Submit what is queued and run the kernel's completion side, waiting as asked; a
+        timeout or a signal ends the wait, anything else that fails raises."""
+        res = self.ring.enter(min_complete, timeout_ns, getevents=True, min_wait_us=min_wait_us)
+        if res < 0 and res not in (-_ETIME, -_EINTR):
+            raise KernelRingError(-res, f"io_uring_enter failed: errno {-res}")
 
     def _dispatch(self) -> None:
         ring = self.ring
